@@ -1,0 +1,103 @@
+"""The ``bo1-infra`` command line.
+
+Each verb imports what it needs only when it runs: ``migrate up`` with nothing
+pending should cost little more than importing psycopg and one round trip.
+Command functions return an int exit code; a ``Bo1Error`` becomes one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--dsn",
+        default="",
+        help="libpq DSN or URL; default: libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE",
+    )
+    group.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=60.0,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait for the database to accept connections (default 60 s when given)",
+    )
+
+
+def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = sub.add_parser("migrate", help="apply, roll back or list SQL migrations")
+    verbs = migrate.add_subparsers(dest="verb", required=True, metavar="{up,down,status}")
+
+    common = argparse.ArgumentParser(add_help=False)
+    _connection_args(common)
+    common.add_argument(
+        "--migrations-dir",
+        help="folder of NNNN_name.up.sql / .down.sql files; default: $BO1_MIGRATIONS_DIR "
+        "or the project's sql/migrations",
+    )
+    common.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another runner's migration lock (default 60)",
+    )
+
+    up = verbs.add_parser("up", parents=[common], help="apply pending migrations")
+    up.add_argument("--to", type=int, metavar="V", help="stop after version V")
+    up.set_defaults(command=_lazy("bootstrap.migrate.commands", "up"))
+
+    down = verbs.add_parser("down", parents=[common], help="roll back applied migrations")
+    how = down.add_mutually_exclusive_group()
+    how.add_argument("--to", type=int, metavar="V", help="roll back to version V (0: all)")
+    how.add_argument("--steps", type=int, metavar="N", help="roll back the newest N (default 1)")
+    down.set_defaults(command=_lazy("bootstrap.migrate.commands", "down"))
+
+    st = verbs.add_parser("status", parents=[common], help="list applied and pending migrations")
+    st.set_defaults(command=_lazy("bootstrap.migrate.commands", "status"))
+
+
+def _lazy(module: str, name: str) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        command: Command = getattr(importlib.import_module(module), name)
+        return command(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bo1-infra", description="Bootstrap and operate the Board of One data layer."
+    )
+    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    _migrate_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from bootstrap.errors import Bo1Error
+
+    try:
+        return int(args.command(args))
+    except Bo1Error as exc:
+        print(f"bo1-infra: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bo1-infra: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

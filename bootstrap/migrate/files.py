@@ -1,0 +1,116 @@
+"""Discover migration files: ``NNNN_name.up.sql`` with an optional ``NNNN_name.down.sql``.
+
+A script opts out of running inside a transaction (for statements such as
+``CREATE INDEX CONCURRENTLY``) with a directive line before any SQL::
+
+    -- bo1:no-transaction
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootstrap.errors import MigrationFileError
+
+_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<dir>up|down)\.sql$")
+NO_TRANSACTION_DIRECTIVE = "-- bo1:no-transaction"
+
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
+
+
+@dataclass(frozen=True)
+class Script:
+    path: Path
+    text: str
+
+    @property
+    def transactional(self) -> bool:
+        for line in self.text.splitlines():
+            stripped = line.strip()
+            if stripped.lower() == NO_TRANSACTION_DIRECTIVE:
+                return False
+            if stripped and not stripped.startswith("--"):
+                return True  # directives only count before the first statement
+        return True
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def display(self) -> str:
+        return display_path(self.path)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up: Script
+    down: Script | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+def display_path(path: Path) -> str:
+    """A path relative to the working directory when that is shorter, for messages."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("../..") else str(path)
+
+
+def resolve_dir(explicit: str | None) -> Path:
+    chosen = explicit or os.environ.get("BO1_MIGRATIONS_DIR")
+    return Path(chosen) if chosen else DEFAULT_DIR
+
+
+def discover(directory: Path) -> list[Migration]:
+    """All migrations in ``directory``, ordered by version; malformed sets are errors."""
+    if not directory.is_dir():
+        raise MigrationFileError(
+            f"migrations directory {display_path(directory)} does not exist; "
+            "pass --migrations-dir or set BO1_MIGRATIONS_DIR"
+        )
+    found: dict[int, dict[str, Path]] = {}
+    names: dict[int, str] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        match = _NAME.match(path.name)
+        if not match:
+            raise MigrationFileError(
+                f"{display_path(path)}: migration files must be named "
+                "NNNN_name.up.sql or NNNN_name.down.sql (lowercase name)"
+            )
+        version = int(match["version"])
+        if names.setdefault(version, match["name"]) != match["name"]:
+            raise MigrationFileError(
+                f"{display_path(path)}: version {version} is already used by "
+                f"{version:04d}_{names[version]}; give each migration its own number"
+            )
+        found.setdefault(version, {})[match["dir"]] = path
+    return [_load(v, names[v], found[v]) for v in sorted(found)]
+
+
+def _load(version: int, name: str, paths: dict[str, Path]) -> Migration:
+    if "up" not in paths:
+        raise MigrationFileError(
+            f"{display_path(paths['down'])} has no matching {version:04d}_{name}.up.sql"
+        )
+    down = paths.get("down")
+    return Migration(version, name, _read(paths["up"]), _read(down) if down else None)
+
+
+def _read(path: Path) -> Script:
+    try:
+        return Script(path, path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MigrationFileError(f"{display_path(path)}: cannot read: {exc}") from None

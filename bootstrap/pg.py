@@ -1,0 +1,92 @@
+"""The PostgreSQL edge: resolve where to connect, connect, and describe it safely.
+
+Connection settings come from ``--dsn`` or libpq's own variables (PGHOST,
+PGPORT, PGUSER, PGPASSWORD, PGDATABASE); libpq reads those itself, so an empty
+DSN is valid. Everything printed about a connection goes through
+``describe_target`` or ``mask_password``, which never include the password.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from bootstrap.errors import ConnectionFailed, UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_CONNECT_TIMEOUT = 5
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+
+
+def mask_password(text: str) -> str:
+    """Hide passwords in URLs (``user:pw@``) and key=value DSNs (``password=pw``)."""
+    text = _URL_PASSWORD.sub(r"\g<head>***", text)
+    return _KV_PASSWORD.sub(r"\g<head>***", text)
+
+
+def conn_params(dsn: str) -> dict[str, str]:
+    """Parse a DSN into libpq keywords; a malformed one is a usage error."""
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"invalid --dsn: {mask_password(str(exc))}") from None
+
+
+def describe_target(dsn: str, env: Mapping[str, str] = os.environ) -> str:
+    """``host:port/dbname as user``, filling gaps the way libpq does, never the password."""
+    params = conn_params(dsn)
+    host = params.get("host") or env.get("PGHOST") or "/var/run/postgresql"
+    port = params.get("port") or env.get("PGPORT") or "5432"
+    user = params.get("user") or env.get("PGUSER") or _os_user()
+    dbname = params.get("dbname") or env.get("PGDATABASE") or user
+    return f"{host}:{port}/{dbname} as {user}"
+
+
+def _os_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def connect(dsn: str = "", *, wait: float = 0.0, autocommit: bool = True) -> psycopg.Connection:
+    """Connect, retrying for up to ``wait`` seconds; fail with a one-line error."""
+    params = conn_params(dsn)
+    kwargs: dict[str, object] = {"autocommit": autocommit}
+    if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
+        kwargs["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return psycopg.connect(dsn, **kwargs)  # type: ignore[arg-type]
+        except psycopg.OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise ConnectionFailed(_connect_message(dsn, exc, wait)) from None
+            time.sleep(0.25)
+
+
+def _connect_message(dsn: str, exc: Exception, wait: float) -> str:
+    reason = _libpq_reason(str(exc))
+    waited = f" after waiting {wait:g} s" if wait else ""
+    hint = (
+        "check the password (PGPASSWORD or --dsn)"
+        if "password" in reason
+        else "is the server running there? Check --dsn or PGHOST/PGPORT, or pass --wait"
+    )
+    return f"cannot connect to PostgreSQL at {describe_target(dsn)}{waited}: {reason}; {hint}"
+
+
+def _libpq_reason(message: str) -> str:
+    """The useful tail of a libpq error: 'Connection refused', 'password authentication ...'."""
+    first = mask_password(message).strip().splitlines()[0] if message.strip() else "unknown error"
+    # libpq: 'connection to server at "h" (addr), port p failed: <reason>'
+    reason = first.rsplit(" failed: ", 1)[-1]
+    return reason.removeprefix("FATAL:").strip()

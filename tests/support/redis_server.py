@@ -1,0 +1,109 @@
+"""A real redis-server 7 in a throwaway directory, for the test session.
+
+The caller passes the config text to prove (the rendered redis.conf, later);
+only what must differ per test run is appended: port, bind address, directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from tests.support.ports import free_port
+
+REDIS_SERVER = os.environ.get("BO1_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    host: str
+    port: int
+    dir: Path
+    logfile: Path
+    conf: Path
+    password: str | None = None
+
+    def url(self, user: str | None = None, password: str | None = None, db: int = 0) -> str:
+        password = password if password is not None else self.password
+        auth = f"{user or ''}:{password}@" if password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{db}"
+
+    def client(self, **kwargs: object) -> redis.Redis:
+        return redis.Redis(host=self.host, port=self.port, password=self.password, **kwargs)  # type: ignore[arg-type]
+
+
+class RedisProcess:
+    """A started redis-server that a test can kill -9 and restart from the same dir."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.server.logfile.open("ab")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, str(self.server.conf)], stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.server.dir,
+        )
+        log.close()
+        _wait_ready(self.server, self.proc)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()  # SIGKILL: no shutdown save, no final fsync
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextmanager
+def running_redis(workdir: Path, conf_text: str = "", password: str | None = None) -> Iterator[RedisProcess]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = workdir / "redis.conf"
+    conf.write_text(
+        conf_text
+        + f"\n# per-test-run overrides\nport {port}\nbind 127.0.0.1\ndir {workdir}\n"
+        + "daemonize no\nlogfile \"\"\n"
+    )
+    server = RedisServer("127.0.0.1", port, workdir, workdir / "redis.log", conf, password)
+    process = RedisProcess(server)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _wait_ready(server: RedisServer, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}: {server.logfile.read_text()}")
+        try:
+            with server.client(socket_timeout=1) as client:
+                client.ping()
+            return
+        except redis.BusyLoadingError:
+            pass  # replaying the AOF after a restart
+        except redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"redis-server did not answer within {timeout} s")
+        time.sleep(0.05)
