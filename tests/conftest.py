@@ -57,7 +57,9 @@ def migrated_template(pg_server: PostgresServer) -> str:
 
 
 @pytest.fixture
-def db(pg_server: PostgresServer, migrated_template: str, request: pytest.FixtureRequest) -> Iterator[str]:
+def db(
+    pg_server: PostgresServer, migrated_template: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """A fully migrated database of this test's own."""
     with temp_database(pg_server, request.node.name, template=migrated_template) as name:
         yield name

@@ -21,7 +21,9 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"bo1mig", "big")
 @contextmanager
 def advisory_lock(conn: psycopg.Connection, key: int, timeout_s: float) -> Iterator[None]:
     # lock_timeout bounds the wait on the heavyweight advisory lock; 0 would mean forever.
-    conn.execute("SELECT set_config('lock_timeout', %s, false)", [f"{max(1, int(timeout_s * 1000))}ms"])
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, false)", [f"{max(1, int(timeout_s * 1000))}ms"]
+    )
     try:
         conn.execute("SELECT pg_advisory_lock(%s)", [key])
     except psycopg.errors.LockNotAvailable:

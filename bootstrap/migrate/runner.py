@@ -109,7 +109,11 @@ class Migrator:
     ) -> None:
         import sqlparse  # only migrations that opt out of transactions pay for this import
 
-        statements = [s for s in sqlparse.split(script.text) if sqlparse.format(s, strip_comments=True).strip()]
+        statements = [
+            s
+            for s in sqlparse.split(script.text)
+            if sqlparse.format(s, strip_comments=True).strip()
+        ]
         for index, statement in enumerate(statements, start=1):
             try:
                 self.conn.execute(statement)

@@ -11,12 +11,35 @@ from pathlib import Path
 BO1_INFRA = Path(sys.executable).parent / "bo1-infra"
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``bo1-infra ARGS`` with a clean libpq environment plus ``env``."""
+def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's environment without any PG*, REDIS* or BO1_* leaking in, plus ``extra``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "REDIS", "BO1_"))}
+    return {**base, **(extra or {})}
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``bo1-infra ARGS`` to completion with a clean libpq environment plus ``env``."""
     return subprocess.run(
-        [str(BO1_INFRA), *args], env={**base, **(env or {})}, capture_output=True,
-        text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [str(BO1_INFRA), *args],
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``bo1-infra ARGS`` in the background; the caller waits for it."""
+    return subprocess.Popen(
+        [str(BO1_INFRA), *args],
+        env=_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
 
 

@@ -37,4 +37,6 @@ def temp_database(server: PostgresServer, hint: str, template: str | None = None
         yield name
     finally:
         with admin(server) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -39,7 +39,9 @@ class PostgresServer:
     datadir: Path
     logfile: Path
 
-    def dsn(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
+    def dsn(
+        self, dbname: str = "postgres", user: str | None = None, password: str | None = None
+    ) -> str:
         user = user or self.superuser
         password = self.password if password is None else password
         return f"host={self.host} port={self.port} dbname={dbname} user={user} password={password}"
@@ -69,7 +71,9 @@ def _give_to_server_user(path: Path) -> None:
 
 
 @contextmanager
-def running_postgres(workdir: Path, settings: Mapping[str, str] | None = None) -> Iterator[PostgresServer]:
+def running_postgres(
+    workdir: Path, settings: Mapping[str, str] | None = None
+) -> Iterator[PostgresServer]:
     """Init a cluster in ``workdir`` and run it until the context exits."""
     workdir.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(workdir)
@@ -80,22 +84,41 @@ def running_postgres(workdir: Path, settings: Mapping[str, str] | None = None) -
     datadir = workdir / "data"
     subprocess.run(
         [
-            str(PG_BINDIR / "initdb"), "-D", str(datadir), "-U", "postgres",
-            f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=trust",
-            "-E", "UTF8", "--no-locale", "--no-sync",
+            str(PG_BINDIR / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
         ],
-        check=True, capture_output=True, cwd=workdir, **_as_server_user(),  # type: ignore[call-overload]
+        check=True,
+        capture_output=True,
+        cwd=workdir,
+        **_as_server_user(),  # type: ignore[call-overload]
     )
     pwfile.unlink()
     port = free_port()
-    args = {**FAST_SETTINGS, **(settings or {}), "port": str(port),
-            "listen_addresses": "127.0.0.1", "unix_socket_directories": str(workdir)}
+    args = {
+        **FAST_SETTINGS,
+        **(settings or {}),
+        "port": str(port),
+        "listen_addresses": "127.0.0.1",
+        "unix_socket_directories": str(workdir),
+    }
     logfile = workdir / "postgres.log"
     with logfile.open("wb") as log:
         proc = subprocess.Popen(
             [str(PG_BINDIR / "postgres"), "-D", str(datadir)]
             + [f"-c{k}={v}" for k, v in args.items()],
-            stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
             **_as_server_user(),  # type: ignore[call-overload]
         )
     server = PostgresServer("127.0.0.1", port, "postgres", password, datadir, logfile)
@@ -115,7 +138,9 @@ def _wait_ready(server: PostgresServer, proc: subprocess.Popen[bytes], timeout: 
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"postgres exited with {proc.returncode}: {server.logfile.read_text()}")
+            raise RuntimeError(
+                f"postgres exited with {proc.returncode}: {server.logfile.read_text()}"
+            )
         try:
             psycopg.connect(server.dsn(), connect_timeout=2).close()
             return

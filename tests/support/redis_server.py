@@ -20,7 +20,9 @@ import redis
 
 from tests.support.ports import free_port
 
-REDIS_SERVER = os.environ.get("BO1_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_SERVER = (
+    os.environ.get("BO1_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ class RedisProcess:
     def start(self) -> None:
         log = self.server.logfile.open("ab")
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, str(self.server.conf)], stdout=log, stderr=subprocess.STDOUT,
+            [REDIS_SERVER, str(self.server.conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
             cwd=self.server.dir,
         )
         log.close()
@@ -73,14 +77,16 @@ class RedisProcess:
 
 
 @contextmanager
-def running_redis(workdir: Path, conf_text: str = "", password: str | None = None) -> Iterator[RedisProcess]:
+def running_redis(
+    workdir: Path, conf_text: str = "", password: str | None = None
+) -> Iterator[RedisProcess]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "redis.conf"
     conf.write_text(
         conf_text
         + f"\n# per-test-run overrides\nport {port}\nbind 127.0.0.1\ndir {workdir}\n"
-        + "daemonize no\nlogfile \"\"\n"
+        + 'daemonize no\nlogfile ""\n'
     )
     server = RedisServer("127.0.0.1", port, workdir, workdir / "redis.log", conf, password)
     process = RedisProcess(server)
@@ -95,7 +101,9 @@ def _wait_ready(server: RedisServer, proc: subprocess.Popen[bytes], timeout: flo
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}: {server.logfile.read_text()}")
+            raise RuntimeError(
+                f"redis-server exited with {proc.returncode}: {server.logfile.read_text()}"
+            )
         try:
             with server.client(socket_timeout=1) as client:
                 client.ping()

@@ -1,0 +1,45 @@
+"""Helpers shared by the benchmark scripts: whole-process timing and medians."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))  # so `tests.support` (the real-server helpers) imports
+
+
+def timed_run(argv: Sequence[str], env: Mapping[str, str]) -> float:
+    """Wall time of one whole process, start to exit; a failure aborts the benchmark."""
+    started = time.perf_counter()
+    proc = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return elapsed
+
+
+def interleaved(rounds: int, cases: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Run every case once per round, in turn, so machine noise hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, case in cases.items():
+            samples[name].append(case())
+    return samples
+
+
+def report(samples: Mapping[str, list[float]]) -> dict[str, float]:
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    width = max(len(n) for n in samples)
+    for name, values in samples.items():
+        print(
+            f"  {name:<{width}}  median {medians[name] * 1000:7.1f} ms"
+            f"  (min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f}, n={len(values)})"
+        )
+    return medians
