@@ -7,6 +7,7 @@ own database cloned from a template that was migrated once.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from bootstrap.migrate.files import DEFAULT_DIR, discover
 from bootstrap.migrate.runner import Migrator
+from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
 from tests.support.databases import temp_database
 from tests.support.postgres_server import PostgresServer, running_postgres
 from tests.support.redis_server import RedisProcess, running_redis
@@ -75,4 +78,39 @@ def empty_db(pg_server: PostgresServer, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def db_conn(pg_server: PostgresServer, db: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(pg_server.dsn(db), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def role_passwords(pg_server: PostgresServer, migrated_template: str) -> dict[str, str]:
+    """Login passwords for the app and service roles (roles are cluster-wide)."""
+    passwords = {role: secrets.token_urlsafe(18) for role in (APP_ROLE, SERVICE_ROLE)}
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
+        for role, password in passwords.items():
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), password)
+            )
+    return passwords
+
+
+def connect_as(
+    server: PostgresServer, dbname: str, role: str, passwords: dict[str, str]
+) -> psycopg.Connection:
+    return psycopg.connect(server.dsn(dbname, user=role, password=passwords[role]), autocommit=True)
+
+
+@pytest.fixture
+def app_conn(
+    pg_server: PostgresServer, db: str, role_passwords: dict[str, str]
+) -> Iterator[psycopg.Connection]:
+    """A connection to this test's database as the application role."""
+    with connect_as(pg_server, db, APP_ROLE, role_passwords) as conn:
+        yield conn
+
+
+@pytest.fixture
+def service_conn(
+    pg_server: PostgresServer, db: str, role_passwords: dict[str, str]
+) -> Iterator[psycopg.Connection]:
+    with connect_as(pg_server, db, SERVICE_ROLE, role_passwords) as conn:
         yield conn

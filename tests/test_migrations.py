@@ -42,9 +42,9 @@ def table_names(server: PostgresServer, dbname: str) -> set[str]:
         }
 
 
-def schema_dump(server: PostgresServer, dbname: str) -> str:
+def schema_dump(server: PostgresServer, dbname: str, *extra: str) -> str:
     out = subprocess.run(
-        [server.bin("pg_dump"), "--schema-only", "--no-owner", "-d", server.dsn(dbname)],
+        [server.bin("pg_dump"), "--schema-only", "--no-owner", *extra, "-d", server.dsn(dbname)],
         check=True,
         capture_output=True,
         text=True,
@@ -350,3 +350,52 @@ def test_secrets_folder_never_shadows_the_stdlib_module() -> None:
     import sysconfig
 
     assert out.strip() == str(Path(sysconfig.get_paths()["stdlib"]) / "secrets.py")
+
+
+@pytest.mark.parametrize("version", [m.version for m in discover(DEFAULT_DIR)])
+def test_each_down_exactly_reverses_its_up(
+    pg_server: PostgresServer, empty_db: str, env: dict[str, str], version: int
+) -> None:
+    if version > 1:
+        assert run_cli("migrate", "up", "--to", str(version - 1), env=env).returncode == 0
+    # The version table is the runner's, not the migration's: it stays after a down.
+    without_version_table = ("--exclude-table=public.schema_migrations",)
+    before = schema_dump(pg_server, empty_db, *without_version_table)
+    assert run_cli("migrate", "up", "--to", str(version), env=env).returncode == 0
+    assert schema_dump(pg_server, empty_db, *without_version_table) != before
+    result = run_cli("migrate", "down", env=env)
+    assert result.returncode == 0, result.stderr
+    assert schema_dump(pg_server, empty_db, *without_version_table) == before
+
+
+def test_down_leaves_roles_that_other_databases_use(scratch_root: Path) -> None:
+    # Roles are cluster-wide; a cluster of our own shows them dropped only when unused.
+    from tests.support.postgres_server import running_postgres
+
+    with running_postgres(scratch_root / "roles-cluster") as server:
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE app_a")
+            conn.execute("CREATE DATABASE app_b")
+        for name in ("app_a", "app_b"):
+            assert run_cli("migrate", "up", env=server.libpq_env(name)).returncode == 0
+
+        def roles() -> set[str]:
+            with psycopg.connect(server.dsn()) as conn:
+                return {
+                    r[0]
+                    for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'bo1%'")
+                }
+
+        assert roles() == {"bo1_owner", "bo1_app", "bo1_service"}
+        assert (
+            run_cli("migrate", "down", "--to", "0", env=server.libpq_env("app_a")).returncode == 0
+        )
+        assert roles() == {"bo1_owner", "bo1_app", "bo1_service"}
+        with psycopg.connect(server.dsn("app_b")) as conn:  # app_b is untouched
+            assert conn.execute(
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'sessions'"
+            ).fetchone() == ("bo1_owner",)
+        assert (
+            run_cli("migrate", "down", "--to", "0", env=server.libpq_env("app_b")).returncode == 0
+        )
+        assert roles() == set()

@@ -1,0 +1,38 @@
+"""Tenancy: the database roles and the one correct way to act as a tenant.
+
+The tenant is a transaction-local setting. ``set_config(name, value, true)``
+(the SQL form of ``SET LOCAL``) lasts until COMMIT or ROLLBACK, so a pooled
+connection never carries one tenant's id into the next transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
+OWNER_ROLE = "bo1_owner"  # owns the schema objects; NOLOGIN
+APP_ROLE = "bo1_app"  # the application; LOGIN, NOBYPASSRLS, tenant-scoped DML
+SERVICE_ROLE = "bo1_service"  # admin operations; LOGIN, BYPASSRLS, no DDL
+ROLES = (OWNER_ROLE, APP_ROLE, SERVICE_ROLE)
+
+TENANT_SETTING = "app.current_user_id"
+TENANT_TABLES = ("users", "sessions", "contributions", "votes", "audit_log")
+POLICIES = {
+    "users": "users_self_access",
+    "sessions": "sessions_user_isolation",
+    "contributions": "contributions_user_isolation",
+    "votes": "votes_user_isolation",
+    "audit_log": "audit_log_user_isolation",
+}
+
+
+@contextmanager
+def tenant_transaction(conn: psycopg.Connection, user_id: str) -> Iterator[psycopg.Connection]:
+    """Run the block in one transaction acting as tenant ``user_id``."""
+    with conn.transaction():
+        conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, user_id])
+        yield conn
