@@ -1,0 +1,70 @@
+"""Docs that mirror code are checked against it, so they cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.markdown import all_tables_rows, section
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture(scope="module")
+def schema_doc() -> str:
+    return (DOCS / "DATABASE_SCHEMA.md").read_text()
+
+
+def test_schema_doc_lists_every_table_and_column(
+    schema_doc: str, db_conn: psycopg.Connection
+) -> None:
+    actual: dict[str, list[str]] = {}
+    for table, column in db_conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+    ):
+        actual.setdefault(table, []).append(column)
+    tables = section(schema_doc, "## Tables")
+    documented = {
+        t: [row[0] for row in all_tables_rows(section(tables, f"### `{t}`"))] for t in actual
+    }
+    assert documented == actual
+
+
+def test_schema_doc_lists_every_index(schema_doc: str, db_conn: psycopg.Connection) -> None:
+    actual = {
+        r[0]: r[1]
+        for r in db_conn.execute(
+            "SELECT indexname, tablename FROM pg_indexes WHERE schemaname = 'public'"
+        )
+    }
+    documented = {row[0]: row[1] for row in all_tables_rows(section(schema_doc, "## Indexes"))}
+    assert documented == actual
+
+
+def test_schema_doc_lists_every_policy(schema_doc: str, db_conn: psycopg.Connection) -> None:
+    actual = {
+        (r[0], r[1])
+        for r in db_conn.execute(
+            "SELECT p.polname, c.relname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid"
+        )
+    }
+    rows = all_tables_rows(section(schema_doc, "## Row-level security"))
+    assert {(r[0], r[1]) for r in rows} == actual
+
+
+def test_schema_doc_grants_match(schema_doc: str, db_conn: psycopg.Connection) -> None:
+    actual = {
+        (r[0], r[1], frozenset(r[2]))
+        for r in db_conn.execute(
+            "SELECT grantee, table_name, array_agg(privilege_type::text) FROM information_schema.role_table_grants"
+            " WHERE table_schema = 'public' AND grantee IN ('bo1_app', 'bo1_service') GROUP BY 1, 2"
+        )
+    }
+    rows = all_tables_rows(section(schema_doc, "## Roles and grants"))
+    documented = {
+        (r[0], r[1], frozenset(p.strip() for p in r[2].split(","))) for r in rows if len(r) == 3
+    }
+    assert documented == actual
