@@ -40,8 +40,8 @@ USERS, SESSIONS, CONTRIBUTIONS = 10_000, 100_000, 1_000_000
 TARGET = 1.2
 
 LOAD = [
-    "INSERT INTO personas (code, name, expertise, system_prompt)"
-    " SELECT 'persona_' || i, 'Persona ' || i, 'expertise', 'prompt' FROM generate_series(1, 45) i",
+    "INSERT INTO personas (code, name, category, expertise, system_prompt)"
+    " SELECT 'persona_' || i, 'Persona ' || i, 'research', 'expertise', 'prompt' FROM generate_series(1, 45) i",
     f"INSERT INTO users (id, email, auth_provider)"
     f" SELECT 'user-' || i, 'user' || i || '@example.com', 'email' FROM generate_series(1, {USERS}) i",
     f"INSERT INTO sessions (id, user_id, problem_statement, created_at)"

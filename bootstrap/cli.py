@@ -66,6 +66,20 @@ def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     st.set_defaults(command=_lazy("bootstrap.migrate.commands", "status"))
 
 
+def _seed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    seed = sub.add_parser("seed", help="load reference data")
+    what = seed.add_subparsers(dest="what", required=True, metavar="{personas}")
+    personas = what.add_parser("personas", help="upsert the expert personas from their data file")
+    _connection_args(personas)
+    personas.add_argument(
+        "--file", help="persona data file (default: the project's bootstrap/data/personas.json)"
+    )
+    personas.add_argument(
+        "--dry-run", action="store_true", help="report what would change, change nothing"
+    )
+    personas.set_defaults(command=_lazy("bootstrap.personas.commands", "personas"))
+
+
 def _lazy(module: str, name: str) -> Command:
     def run(args: argparse.Namespace) -> int:
         import importlib
@@ -82,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     _migrate_parser(sub)
+    _seed_parser(sub)
     return parser
 
 

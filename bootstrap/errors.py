@@ -51,3 +51,7 @@ class UnknownTarget(UsageError):
 
 class LockTimeout(Bo1Error):
     """Another runner held the migration lock for longer than allowed."""
+
+
+class PersonaFileError(Bo1Error):
+    """The persona data file is unreadable, not JSON, or fails validation."""

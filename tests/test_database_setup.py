@@ -35,8 +35,8 @@ def _one(conn: psycopg.Connection, query: str, params: list[object] | None = Non
 
 def _seed_tenant(conn: psycopg.Connection, user: str = "u1", session: str = "s1") -> None:
     conn.execute(
-        "INSERT INTO personas (code, name, expertise, system_prompt)"
-        " VALUES ('cfo', 'Casey', 'finance', 'You are a CFO.') ON CONFLICT DO NOTHING"
+        "INSERT INTO personas (code, name, category, expertise, system_prompt)"
+        " VALUES ('cfo', 'Casey', 'finance', 'finance', 'You are a CFO.') ON CONFLICT DO NOTHING"
     )
     conn.execute(
         "INSERT INTO users (id, email, auth_provider) VALUES (%s, %s, 'email')",

@@ -24,8 +24,8 @@ TABLES = ("users", "personas", "sessions", "contributions", "votes", "audit_log"
 def seed(conn: psycopg.Connection) -> None:
     """Two tenants with one row in every tenant table each (as superuser)."""
     conn.execute(
-        "INSERT INTO personas (code, name, expertise, system_prompt)"
-        " VALUES ('cfo', 'Casey', 'finance', 'You are a CFO.')"
+        "INSERT INTO personas (code, name, category, expertise, system_prompt)"
+        " VALUES ('cfo', 'Casey', 'finance', 'finance', 'You are a CFO.')"
     )
     for user, text in (("u1", "mine-u1"), ("u2", MARK)):
         session = "s" + user[1:]
