@@ -17,8 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.support.ports import free_port
+
+# redis-py retries connection errors (auth failures among them) with backoff by
+# default; a test wants the first answer.
+NO_RETRY = Retry(NoBackoff(), 0)
 
 REDIS_SERVER = (
     os.environ.get("BO1_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -33,14 +39,22 @@ class RedisServer:
     logfile: Path
     conf: Path
     password: str | None = None
+    username: str | None = None  # with ACL users, the one the harness itself logs in as
 
     def url(self, user: str | None = None, password: str | None = None, db: int = 0) -> str:
+        user = user if user is not None else self.username
         password = password if password is not None else self.password
         auth = f"{user or ''}:{password}@" if password else ""
         return f"redis://{auth}{self.host}:{self.port}/{db}"
 
     def client(self, **kwargs: object) -> redis.Redis:
-        return redis.Redis(host=self.host, port=self.port, password=self.password, **kwargs)  # type: ignore[arg-type]
+        options: dict[str, object] = {
+            "username": self.username,
+            "password": self.password,
+            "retry": NO_RETRY,
+            **kwargs,
+        }
+        return redis.Redis(host=self.host, port=self.port, **options)  # type: ignore[arg-type]
 
 
 class RedisProcess:
@@ -78,7 +92,7 @@ class RedisProcess:
 
 @contextmanager
 def running_redis(
-    workdir: Path, conf_text: str = "", password: str | None = None
+    workdir: Path, conf_text: str = "", password: str | None = None, username: str | None = None
 ) -> Iterator[RedisProcess]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -88,7 +102,9 @@ def running_redis(
         + f"\n# per-test-run overrides\nport {port}\nbind 127.0.0.1\ndir {workdir}\n"
         + 'daemonize no\nlogfile ""\n'
     )
-    server = RedisServer("127.0.0.1", port, workdir, workdir / "redis.log", conf, password)
+    server = RedisServer(
+        "127.0.0.1", port, workdir, workdir / "redis.log", conf, password, username
+    )
     process = RedisProcess(server)
     process.start()
     try:

@@ -1,0 +1,101 @@
+"""A long-running service container from a ContainerSpec: its image, data volume and container."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.specs.model import ContainerSpec, File, SecretFile
+
+
+class ContainerService(pulumi.ComponentResource):
+    image: docker.RemoteImage
+    volume: docker.Volume
+    container: docker.Container
+
+    def __init__(
+        self,
+        name: str,
+        spec: ContainerSpec,
+        network: docker.Network,
+        secrets: Mapping[str, pulumi.Output[str]],
+        *,
+        retain_data: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("bo1:infra:ContainerService", name, None, opts)
+        labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in spec.labels.items()]
+        self.image = docker.RemoteImage(
+            f"{name}-image",
+            name=spec.image,
+            keep_locally=True,  # another stack on the host may use it
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.volume = docker.Volume(
+            f"{name}-data",
+            name=spec.volume_name,
+            labels=labels,
+            # retain_on_delete: `pulumi destroy` forgets the volume but Docker keeps it,
+            # so prod data survives a destroy and a later `up` finds it again.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain_data),
+        )
+        self.container = docker.Container(
+            name,
+            name=spec.name,
+            # image_id, not the tag: an `up` with nothing changed replaces nothing.
+            image=self.image.image_id,
+            command=list(spec.command),
+            envs=[f"{k}={v}" for k, v in spec.env.items()],
+            uploads=[_upload(f, secrets) for f in spec.files],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=spec.port.internal, external=spec.port.external, ip=spec.port.host_ip
+                )
+            ],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=list(spec.healthcheck.test),
+                interval=f"{spec.healthcheck.interval_s}s",
+                timeout=f"{spec.healthcheck.timeout_s}s",
+                retries=spec.healthcheck.retries,
+                start_period=f"{spec.healthcheck.start_period_s}s",
+                start_interval=f"{spec.healthcheck.start_interval_s}s",
+            ),
+            wait=True,  # on create, wait until the healthcheck passes
+            wait_timeout=spec.healthcheck.start_period_s + 60,
+            restart="unless-stopped",
+            destroy_grace_seconds=spec.stop_grace_s,
+            memory=spec.memory_mb,
+            shm_size=spec.shm_size_mb,
+            volumes=[
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volume.name, container_path=spec.data_path
+                )
+            ],
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])
+            ],
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.register_outputs(
+            {
+                "containerName": self.container.name,
+                "imageId": self.image.image_id,
+                "volumeName": self.volume.name,
+            }
+        )
+
+
+def _upload(
+    file: File | SecretFile, secrets: Mapping[str, pulumi.Output[str]]
+) -> docker.ContainerUploadArgs:
+    if isinstance(file, File):
+        return docker.ContainerUploadArgs(
+            file=file.path, content=file.content, permissions=file.mode
+        )
+    values = pulumi.Output.all(**{key: secrets[key] for key in file.secrets})
+    rendered: pulumi.Output[str] = values.apply(file.render)
+    content: pulumi.Output[str] = pulumi.Output.secret(rendered)
+    return docker.ContainerUploadArgs(file=file.path, content=content, permissions=file.mode)

@@ -1,0 +1,143 @@
+"""The Pulumi program: one stack is a network, Postgres 15 + pgvector, Redis 7 and secrets."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pulumi
+import pulumi_docker as docker
+
+from bootstrap import secret_catalogue
+from bootstrap.errors import Bo1Error
+from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
+from infra.components.container_service import ContainerService
+from infra.components.stack_secrets import StackSecrets, missing_required
+from infra.settings import PROJECT, SettingsError, StackSettings, from_config
+from infra.specs import postgres, redis
+
+
+def load_settings(stack: str, secret_keys: set[str]) -> StackSettings:
+    """Validate this stack's config before any resource exists; a bad value stops the run.
+
+    Every ``bo1-infra:*`` key is checked, so a misspelt key is an error rather
+    than a silently ignored setting. Secret keys belong to the catalogue.
+    """
+    prefix = f"{PROJECT}:"
+    raw = {
+        key.removeprefix(prefix): str(value)
+        for key, value in _all_config().items()
+        if key.startswith(prefix) and key.removeprefix(prefix) not in secret_keys
+    }
+    try:
+        return from_config(stack, raw)
+    except SettingsError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def _all_config() -> dict[str, object]:
+    # pulumi.Config reads one key at a time; the whole map is what the language
+    # host handed the runtime (plus PULUMI_CONFIG from the environment).
+    from pulumi.runtime import config as runtime_config
+
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def main() -> None:
+    stack = pulumi.get_stack()
+    try:
+        catalogue = secret_catalogue.load()
+    except Bo1Error as exc:
+        raise pulumi.RunError(exc.message) from None
+    settings = load_settings(stack, {s.key for s in catalogue.secrets})
+    config = pulumi.Config(PROJECT)
+    missing = missing_required(catalogue, config)
+    if missing:
+        commands = "; ".join(f"pulumi config set --secret {key} <value>" for key in missing)
+        raise pulumi.RunError(
+            f"stack {stack!r}: {len(missing)} required secret(s) not set: {', '.join(missing)}. "
+            f"Set them with: {commands}"
+        )
+
+    provider = docker.Provider(
+        f"{settings.prefix}-docker", host=pulumi.Config("docker").get("host")
+    )
+    with_docker = pulumi.ResourceOptions(providers={"docker": provider})
+    secrets = StackSecrets(f"{settings.prefix}-secrets", catalogue, config)
+    network = docker.Network(
+        f"{settings.prefix}-net",
+        name=f"{settings.prefix}-net",
+        labels=[docker.NetworkLabelArgs(label="com.bo1.stack", value=stack)],
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    pg_spec, redis_spec = postgres.container(settings), redis.container(settings)
+    pg = ContainerService(
+        pg_spec.name,
+        pg_spec,
+        network,
+        secrets.values,
+        retain_data=settings.protect_data,
+        opts=with_docker,
+    )
+    cache = ContainerService(
+        redis_spec.name,
+        redis_spec,
+        network,
+        secrets.values,
+        retain_data=settings.protect_data,
+        opts=with_docker,
+    )
+    export_connections(settings, secrets, pg, cache, network)
+
+
+def _host(settings: StackSettings) -> str:
+    return "127.0.0.1" if settings.bind_address == "0.0.0.0" else settings.bind_address
+
+
+def postgres_url(
+    settings: StackSettings, user: str, password: pulumi.Output[str]
+) -> pulumi.Output[str]:
+    address = f"{_host(settings)}:{settings.postgres_port}/{settings.postgres_database}"
+    return pulumi.Output.secret(
+        password.apply(lambda p: f"postgresql://{user}:{quote(p, safe='')}@{address}")
+    )
+
+
+def redis_url(
+    settings: StackSettings, user: str, password: pulumi.Output[str]
+) -> pulumi.Output[str]:
+    address = f"{_host(settings)}:{settings.redis_port}/0"
+    return pulumi.Output.secret(
+        password.apply(lambda p: f"redis://{user}:{quote(p, safe='')}@{address}")
+    )
+
+
+def export_connections(
+    settings: StackSettings,
+    secrets: StackSecrets,
+    pg: ContainerService,
+    cache: ContainerService,
+    network: docker.Network,
+) -> None:
+    values = secrets.values
+    pulumi.export("postgresHost", _host(settings))
+    pulumi.export("postgresPort", settings.postgres_port)
+    pulumi.export("postgresDatabase", settings.postgres_database)
+    pulumi.export("redisHost", _host(settings))
+    pulumi.export("redisPort", settings.redis_port)
+    pulumi.export(
+        "postgresSuperuserUrl",
+        postgres_url(settings, postgres.SUPERUSER, values["postgresSuperuserPassword"]),
+    )
+    pulumi.export("databaseUrl", postgres_url(settings, APP_ROLE, values["postgresAppPassword"]))
+    pulumi.export(
+        "serviceDatabaseUrl",
+        postgres_url(settings, SERVICE_ROLE, values["postgresServicePassword"]),
+    )
+    pulumi.export("redisUrl", redis_url(settings, redis.APP_USER, values["redisAppPassword"]))
+    pulumi.export("redisOpsUrl", redis_url(settings, redis.OPS_USER, values["redisOpsPassword"]))
+    pulumi.export("network", network.name)
+    pulumi.export("postgresContainer", pg.container.name)
+    pulumi.export("redisContainer", cache.container.name)
+    pulumi.export("postgresVolume", pg.volume.name)
+    pulumi.export("redisVolume", cache.volume.name)
+    pulumi.export("dataRetainedOnDestroy", settings.protect_data)

@@ -1,0 +1,164 @@
+"""Stack settings: every knob of a stack, validated before any resource is registered.
+
+Pulumi stack config (``Pulumi.<stack>.yaml``, keys ``bo1-infra:<camelCaseName>``)
+is handed in as a plain mapping, so this module never imports pulumi and the
+tests build the same settings from the same YAML. Defaults follow the design:
+Redis maxmemory 256mb, allkeys-lru and AOF in every stack.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "bo1-infra"
+
+_PG_MEMORY = re.compile(r"^(?P<n>\d+)(?P<unit>kB|MB|GB|TB)$")
+_REDIS_MEMORY = re.compile(r"^(?P<n>\d+)(?P<unit>b|k|kb|m|mb|g|gb)?$", re.I)
+_REDIS_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1024,
+    "m": 10**6,
+    "mb": 1024**2,
+    "g": 10**9,
+    "gb": 1024**3,
+}
+
+
+def _pg_memory(value: str) -> str:
+    if not _PG_MEMORY.match(value):
+        raise ValueError("must be a Postgres memory size such as 256MB (units kB, MB, GB, TB)")
+    return value
+
+
+def _redis_memory(value: str) -> str:
+    if not _REDIS_MEMORY.match(value) or redis_bytes(value) == 0:
+        raise ValueError("must be a Redis memory size such as 256mb (units b, kb, mb, gb)")
+    return value.lower()
+
+
+def _image(value: str) -> str:
+    name, _, tag = value.rpartition(":")
+    if not name or not tag or "/" in tag:
+        raise ValueError("must be an image reference with an exact tag, such as redis:7.2.7-alpine")
+    if tag == "latest":
+        raise ValueError("must pin an exact tag, not :latest")
+    return value
+
+
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(
+            "must be an IPv4 address such as 127.0.0.1 (0.0.0.0 for all interfaces)"
+        ) from None
+
+
+def redis_bytes(value: str) -> int:
+    """A Redis memory size in bytes: '256mb' -> 268435456."""
+    match = _REDIS_MEMORY.match(value)
+    assert match, value
+    return int(match["n"]) * _REDIS_UNITS[(match["unit"] or "").lower()]
+
+
+PgMemory = Annotated[str, AfterValidator(_pg_memory)]
+RedisMemory = Annotated[str, AfterValidator(_redis_memory)]
+Image = Annotated[str, AfterValidator(_image)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+EvictionPolicy = Literal[
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+]  # fmt: skip
+
+
+class StackSettings(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+    stack: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
+
+    postgres_image: Image = "pgvector/pgvector:0.8.1-pg15-bookworm"
+    redis_image: Image = "redis:7.2.7-alpine"
+    bind_address: Annotated[str, AfterValidator(_ipv4)] = "127.0.0.1"
+
+    postgres_port: Port = 5432
+    postgres_database: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = "bo1"
+    postgres_max_connections: Annotated[int, Field(ge=10, le=5000)] = 100
+    postgres_shared_buffers: PgMemory = "256MB"
+    postgres_effective_cache_size: PgMemory = "768MB"
+    postgres_work_mem: PgMemory = "4MB"
+    postgres_maintenance_work_mem: PgMemory = "64MB"
+    postgres_memory_mb: Annotated[int, Field(ge=256)] = 1024
+
+    redis_port: Port = 6379
+    redis_maxmemory: RedisMemory = "256mb"
+    redis_maxmemory_policy: EvictionPolicy = "allkeys-lru"
+    redis_appendonly: bool = True
+    redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
+    redis_memory_mb: Annotated[int, Field(ge=64)] = 512
+
+    protect_data: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StackSettings:
+        if self.postgres_port == self.redis_port:
+            raise ValueError(
+                f"postgresPort and redisPort are both {self.postgres_port}; use two ports"
+            )
+        # Redis needs headroom above maxmemory: fragmentation, buffers, the AOF-rewrite fork.
+        needed = redis_bytes(self.redis_maxmemory) * 5 // 4 // 2**20 + 32
+        if self.redis_memory_mb < needed:
+            raise ValueError(
+                f"redisMemoryMb {self.redis_memory_mb} leaves no room above redisMaxmemory "
+                f"{self.redis_maxmemory}; use at least {needed}"
+            )
+        return self
+
+    @property
+    def prefix(self) -> str:
+        """Every Docker name of this stack starts with it, so stacks can share a host."""
+        return f"bo1-{self.stack}"
+
+
+class SettingsError(ValueError):
+    """Invalid stack config: one line naming the stack, every bad key and what is allowed."""
+
+
+def from_config(stack: str, config: Mapping[str, str]) -> StackSettings:
+    """Validate ``bo1-infra:*`` config values (project prefix optional) for ``stack``."""
+    values = {key.removeprefix(f"{PROJECT}:"): value for key, value in config.items()}
+    try:
+        return StackSettings.model_validate({**values, "stack": stack})
+    except ValidationError as exc:
+        raise SettingsError(_describe(stack, exc, values)) from None
+
+
+def _describe(stack: str, exc: ValidationError, values: Mapping[str, str]) -> str:
+    problems = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{PROJECT}:{key} is not a known setting")
+        elif key:
+            problems.append(f"{PROJECT}:{key} = {values.get(key)!r}: {message}")
+        else:
+            problems.append(message)
+    return f"stack {stack!r}: invalid config: " + "; ".join(problems)

@@ -1,0 +1,64 @@
+"""What a container is, independent of Docker or Pulumi."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class File:
+    """A file uploaded into the container before it starts; its content is not secret."""
+
+    path: str
+    content: str
+    mode: str = "0444"
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file whose content is rendered from secret values: ``render({key: value}) -> text``.
+
+    ``secrets`` names catalogue keys; the program passes their (secret) values,
+    the tests pass their own. The content never leaves a secret Output.
+    """
+
+    path: str
+    secrets: tuple[str, ...]
+    render: Callable[[Mapping[str, str]], str]
+    mode: str = "0444"
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    internal: int
+    external: int
+    host_ip: str
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    test: tuple[str, ...]  # Docker form: ("CMD", ...) or ("CMD-SHELL", "...")
+    interval_s: int = 5
+    timeout_s: int = 5
+    retries: int = 10
+    start_period_s: int = 60
+    start_interval_s: int = 1
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str  # the Docker container name; carries the stack
+    alias: str  # the name other containers on the stack's network use
+    image: str
+    command: tuple[str, ...]
+    env: Mapping[str, str]  # never secret: secrets travel in SecretFiles
+    files: tuple[File | SecretFile, ...]
+    port: PortBinding
+    healthcheck: Healthcheck
+    volume_name: str
+    data_path: str  # where the volume is mounted
+    memory_mb: int
+    stop_grace_s: int  # SIGTERM/SIGINT to SIGKILL: long enough for a clean shutdown
+    shm_size_mb: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)

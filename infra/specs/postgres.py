@@ -1,0 +1,72 @@
+"""PostgreSQL 15 + pgvector: server settings, healthcheck and the container spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from infra.settings import StackSettings
+from infra.specs.model import ContainerSpec, Healthcheck, PortBinding, SecretFile
+
+PORT = 5432
+SUPERUSER = "postgres"
+PASSWORD_FILE = "/run/secrets/postgres-superuser-password"
+DATA_PATH = "/var/lib/postgresql/data"
+
+
+def server_settings(settings: StackSettings) -> dict[str, str]:
+    """The ``-c name=value`` settings the server starts with."""
+    return {
+        "max_connections": str(settings.postgres_max_connections),
+        "shared_buffers": settings.postgres_shared_buffers,
+        "effective_cache_size": settings.postgres_effective_cache_size,
+        "work_mem": settings.postgres_work_mem,
+        "maintenance_work_mem": settings.postgres_maintenance_work_mem,
+        "password_encryption": "scram-sha-256",
+        # Statements are never logged whole: bootstrap sends ALTER ROLE ... PASSWORD.
+        "log_statement": "none",
+        "log_min_duration_statement": "-1",
+    }
+
+
+def command(settings: StackSettings) -> tuple[str, ...]:
+    args: list[str] = ["postgres"]
+    for name, value in server_settings(settings).items():
+        args += ["-c", f"{name}={value}"]
+    return tuple(args)
+
+
+def healthcheck(database: str, port: int = PORT, host: str = "127.0.0.1") -> Healthcheck:
+    # TCP, not the socket: during first init the image runs a socket-only server
+    # that would report healthy before the real one listens.
+    return Healthcheck(
+        test=("CMD", "pg_isready", "-h", host, "-p", str(port), "-U", SUPERUSER, "-d", database)
+    )
+
+
+def _password_file(values: Mapping[str, str]) -> str:
+    return values["postgresSuperuserPassword"]
+
+
+def container(settings: StackSettings) -> ContainerSpec:
+    return ContainerSpec(
+        name=f"{settings.prefix}-postgres",
+        alias="postgres",
+        image=settings.postgres_image,
+        command=command(settings),
+        env={
+            "POSTGRES_USER": SUPERUSER,
+            "POSTGRES_DB": settings.postgres_database,
+            "POSTGRES_PASSWORD_FILE": PASSWORD_FILE,
+            # A subdirectory, so the volume's root (lost+found on some drivers) is not PGDATA.
+            "PGDATA": f"{DATA_PATH}/pgdata",
+        },
+        files=(SecretFile(PASSWORD_FILE, ("postgresSuperuserPassword",), _password_file),),
+        port=PortBinding(PORT, settings.postgres_port, settings.bind_address),
+        healthcheck=healthcheck(settings.postgres_database),
+        volume_name=f"{settings.prefix}-pgdata",
+        data_path=DATA_PATH,
+        memory_mb=settings.postgres_memory_mb,
+        stop_grace_s=120,
+        shm_size_mb=256,
+        labels={"com.bo1.stack": settings.stack, "com.bo1.component": "postgres"},
+    )

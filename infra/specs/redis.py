@@ -1,0 +1,116 @@
+"""Redis 7: the rendered redis.conf, the ACL users, the healthcheck and the container spec.
+
+No password ever appears in the command line or the environment (both show in
+``docker inspect`` and in Pulumi's inputs): users and their password hashes
+live in an uploaded ACL file, and the healthcheck reads its password from an
+uploaded file at check time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from bootstrap.redis_keys import PATTERNS
+from infra.settings import StackSettings
+from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
+
+PORT = 6379
+CONF_PATH = "/usr/local/etc/redis/redis.conf"
+ACL_PATH = "/usr/local/etc/redis/users.acl"
+HEALTH_PASSWORD_FILE = "/run/secrets/redis-health-password"
+DATA_PATH = "/data"
+
+APP_USER = "bo1_app"
+OPS_USER = "bo1_ops"
+HEALTH_USER = "healthcheck"
+
+# The app may touch only its own key patterns and never the commands that
+# could wipe, reconfigure or enumerate the server.
+APP_DENIED = ("flushall", "flushdb", "config", "keys", "debug", "shutdown", "acl")
+
+
+def render_conf(settings: StackSettings, aclfile: str = ACL_PATH, data_dir: str = DATA_PATH) -> str:
+    """redis.conf; the paths default to the container's (tests pass their own)."""
+    return "\n".join(
+        [
+            f"# bo1-infra redis.conf for stack {settings.stack} (generated; do not edit)",
+            # Inside the container Redis listens on all interfaces; the host side of the
+            # port is published on bind_address only (127.0.0.1 by default).
+            "bind * -::*",  # all IPv4; IPv6 only where the container has it
+            "protected-mode yes",
+            f"port {PORT}",
+            f"dir {data_dir}",
+            f"appendonly {'yes' if settings.redis_appendonly else 'no'}",
+            f"appendfsync {settings.redis_appendfsync}",
+            "aof-use-rdb-preamble yes",
+            'save ""',  # AOF is the persistence; no extra RDB fork on a timer
+            f"maxmemory {settings.redis_maxmemory}",
+            f"maxmemory-policy {settings.redis_maxmemory_policy}",
+            f"aclfile {aclfile}",
+            "loglevel notice",
+            "",
+        ]
+    )
+
+
+def _hash(password: str) -> str:
+    # ACL files accept '#<sha256>' in place of '>password': no plaintext at rest.
+    return "#" + hashlib.sha256(password.encode()).hexdigest()
+
+
+def render_acl(values: Mapping[str, str]) -> str:
+    """The ACL file: default user disabled, app, ops and healthcheck users."""
+    app_keys = " ".join(f"~{p.glob}" for p in PATTERNS)
+    denied = " ".join(f"-{c}" for c in APP_DENIED)
+    return "\n".join(
+        [
+            "user default off nopass resetkeys resetchannels -@all",
+            f"user {APP_USER} on {_hash(values['redisAppPassword'])} resetchannels {app_keys}"
+            f" +@all -@dangerous {denied}",
+            f"user {OPS_USER} on {_hash(values['redisOpsPassword'])} ~* &* +@all"
+            " -flushall -flushdb -shutdown -debug -acl -config +config|get",
+            f"user {HEALTH_USER} on {_hash(values['redisHealthPassword'])} resetkeys -@all +ping",
+            "",
+        ]
+    )
+
+
+def _health_password(values: Mapping[str, str]) -> str:
+    return values["redisHealthPassword"]
+
+
+def healthcheck(password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT) -> Healthcheck:
+    # REDISCLI_AUTH is set inside the check's own shell, from a file: never in
+    # the container's environment, where docker inspect would show it.
+    script = (
+        f'REDISCLI_AUTH="$(cat {password_file})" '
+        f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER} ping | grep -q PONG"
+    )
+    return Healthcheck(test=("CMD-SHELL", script), start_period_s=30)
+
+
+def container(settings: StackSettings) -> ContainerSpec:
+    return ContainerSpec(
+        name=f"{settings.prefix}-redis",
+        alias="redis",
+        image=settings.redis_image,
+        command=("redis-server", CONF_PATH),
+        env={},
+        files=(
+            File(CONF_PATH, render_conf(settings)),
+            SecretFile(
+                ACL_PATH,
+                ("redisAppPassword", "redisOpsPassword", "redisHealthPassword"),
+                render_acl,
+            ),
+            SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password),
+        ),
+        port=PortBinding(PORT, settings.redis_port, settings.bind_address),
+        healthcheck=healthcheck(),
+        volume_name=f"{settings.prefix}-redisdata",
+        data_path=DATA_PATH,
+        memory_mb=settings.redis_memory_mb,
+        stop_grace_s=60,
+        labels={"com.bo1.stack": settings.stack, "com.bo1.component": "redis"},
+    )

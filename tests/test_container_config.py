@@ -1,0 +1,187 @@
+"""The container specs, proven on the real binaries before Docker ever sees them.
+
+The rendered redis.conf and ACL file start the real redis-server 7; the
+rendered Postgres settings start the real postgres 15; the healthcheck
+commands run against both. A typo that Docker would reveal only at
+`pulumi up` fails here first.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis as redis_py
+
+from infra.settings import StackSettings, from_config
+from infra.specs import postgres, redis
+from tests.support.ports import free_port
+from tests.support.postgres_server import running_postgres
+from tests.support.pulumi_harness import stack_config
+from tests.support.redis_server import RedisProcess, running_redis
+
+STACKS = ("dev", "staging", "prod")
+PASSWORDS = {
+    "redisAppPassword": "app-pw-4c1f",
+    "redisOpsPassword": "ops-pw-77aa",
+    "redisHealthPassword": "health-pw-0b9e",
+}
+
+
+def settings_for(stack: str) -> StackSettings:
+    return from_config(stack, stack_config(stack))
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack_redis(
+    request: pytest.FixtureRequest, scratch_root: Path
+) -> Iterator[tuple[StackSettings, RedisProcess]]:
+    settings = settings_for(request.param)
+    workdir = scratch_root / f"redis-{request.param}"
+    workdir.mkdir()
+    acl = workdir / "users.acl"
+    acl.write_text(redis.render_acl(PASSWORDS))
+    conf = redis.render_conf(settings, aclfile=str(acl), data_dir=str(workdir))
+    with running_redis(
+        workdir, conf, password=PASSWORDS["redisOpsPassword"], username=redis.OPS_USER
+    ) as proc:
+        yield settings, proc
+
+
+def client(proc: RedisProcess, user: str | None, password: str | None) -> redis_py.Redis:
+    return proc.server.client(username=user, password=password)
+
+
+def test_rendered_conf_runs_with_the_promised_settings(
+    stack_redis: tuple[StackSettings, RedisProcess],
+) -> None:
+    _, proc = stack_redis
+    with proc.server.client(decode_responses=True) as ops:
+        assert ops.config_get("appendonly") == {"appendonly": "yes"}
+        assert ops.config_get("appendfsync") == {"appendfsync": "everysec"}
+        assert ops.config_get("maxmemory") == {"maxmemory": "268435456"}
+        assert ops.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+        assert ops.config_get("protected-mode") == {"protected-mode": "yes"}
+        assert ops.config_get("save") == {"save": ""}
+        assert ops.info("persistence")["aof_enabled"] == 1
+
+
+def test_default_user_is_disabled(stack_redis: tuple[StackSettings, RedisProcess]) -> None:
+    _, proc = stack_redis
+    with client(proc, None, None) as anonymous, pytest.raises(redis_py.AuthenticationError):
+        anonymous.get("session:1")
+
+
+def test_app_user_is_confined_to_its_key_patterns(
+    stack_redis: tuple[StackSettings, RedisProcess],
+) -> None:
+    _, proc = stack_redis
+    with client(proc, redis.APP_USER, PASSWORDS["redisAppPassword"]) as app:
+        for key in ("session:s1", "checkpoint:s1:3", "ratelimit:u1:chat", "cache:abc"):
+            assert app.set(key, "v", ex=60)
+        for key in ("other:1", "sessions", "user:1"):
+            with pytest.raises(redis_py.exceptions.NoPermissionError):
+                app.set(key, "v")
+        for command in (("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "maxmemory"), ("KEYS", "*"),
+                        ("SHUTDOWN",), ("ACL", "LIST")):  # fmt: skip
+            with pytest.raises(redis_py.exceptions.NoPermissionError):
+                app.execute_command(*command)
+        # DEBUG is refused by the server itself (enable-debug-command no) before the ACL.
+        with pytest.raises(redis_py.exceptions.ResponseError, match=r"not allowed|NOPERM"):
+            app.execute_command("DEBUG", "SLEEP", "0")
+
+
+def test_ops_user_reads_config_but_cannot_change_it(
+    stack_redis: tuple[StackSettings, RedisProcess],
+) -> None:
+    _, proc = stack_redis
+    with proc.server.client() as ops:
+        assert list(ops.scan_iter(count=10)) is not None
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            ops.config_set("maxmemory", "1gb")
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            ops.flushall()
+
+
+def test_wrong_password_is_refused(stack_redis: tuple[StackSettings, RedisProcess]) -> None:
+    _, proc = stack_redis
+    with client(proc, redis.APP_USER, "not-it") as app, pytest.raises(redis_py.AuthenticationError):
+        app.ping()
+
+
+def test_healthcheck_passes_with_its_password_file_and_fails_without(
+    stack_redis: tuple[StackSettings, RedisProcess], tmp_path: Path
+) -> None:
+    _, proc = stack_redis
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_text(PASSWORDS["redisHealthPassword"])
+    bad.write_text("wrong")
+    for path, expected in ((good, 0), (bad, 1)):
+        check = redis.healthcheck(password_file=str(path), port=proc.server.port)
+        assert check.test[0] == "CMD-SHELL"
+        assert (
+            subprocess.run(["sh", "-c", check.test[1]], capture_output=True).returncode == expected
+        )
+    with client(proc, redis.HEALTH_USER, PASSWORDS["redisHealthPassword"]) as health:
+        assert health.ping()
+        with pytest.raises(redis_py.exceptions.NoPermissionError):
+            health.get("session:s1")
+
+
+def test_acl_file_holds_hashes_not_passwords() -> None:
+    text = redis.render_acl(PASSWORDS)
+    assert not any(password in text for password in PASSWORDS.values())
+
+
+def test_a_typo_in_redis_conf_fails_here(scratch_root: Path) -> None:
+    with (
+        pytest.raises(RuntimeError, match="exited"),
+        running_redis(scratch_root / "redis-typo", "maxmemory-polcy allkeys-lru\n"),
+    ):
+        pass
+
+
+# -- postgres ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_postgres_starts_with_the_stack_settings(stack: str, scratch_root: Path) -> None:
+    expected = postgres.server_settings(settings_for(stack))
+    with running_postgres(scratch_root / f"pg-{stack}", settings=expected) as server:
+        with psycopg.connect(server.dsn()) as conn:
+            for name, value in expected.items():
+                shown = conn.execute(f"SHOW {name}").fetchone()
+                assert shown == (value,), name
+        check = postgres.healthcheck("postgres", port=server.port)
+        assert check.test[0] == "CMD"
+        assert (
+            subprocess.run(
+                [server.bin(check.test[1]), *check.test[2:]], capture_output=True
+            ).returncode
+            == 0
+        )
+    closed = postgres.healthcheck("postgres", port=free_port())
+    assert (
+        subprocess.run([server.bin("pg_isready"), *closed.test[2:]], capture_output=True).returncode
+        != 0
+    )
+
+
+def test_a_typo_in_postgres_settings_fails_here(scratch_root: Path) -> None:
+    with (
+        pytest.raises(RuntimeError, match="shared_bufers"),
+        running_postgres(scratch_root / "pg-typo", settings={"shared_bufers": "1MB"}),
+    ):
+        pass
+
+
+def test_postgres_command_passes_exactly_the_settings() -> None:
+    settings = settings_for("prod")
+    args = postgres.command(settings)
+    assert args[0] == "postgres"
+    pairs = dict(a.split("=", 1) for a in args[2::2])
+    assert pairs == postgres.server_settings(settings)
+    assert all(flag == "-c" for flag in args[1::2])

@@ -1,0 +1,300 @@
+"""The real Pulumi program (infra/__main__.py), run under Pulumi's mocks for dev, staging and prod."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+
+from bootstrap.secret_catalogue import load as load_catalogue
+from infra.settings import from_config
+from infra.specs import postgres, redis
+from tests.support.pulumi_harness import (
+    ProgramFailed,
+    ProgramRun,
+    generated_password,
+    plain_strings,
+    resolve,
+    run_program,
+    stack_config,
+    unwrap,
+)
+
+STACKS = ("dev", "staging", "prod")
+CATALOGUE = load_catalogue()
+SECRET_OUTPUTS = (
+    "postgresSuperuserUrl",
+    "databaseUrl",
+    "serviceDatabaseUrl",
+    "redisUrl",
+    "redisOpsUrl",
+)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack_run(request: pytest.FixtureRequest) -> tuple[str, ProgramRun]:
+    return request.param, run_program(request.param, stack_config(request.param))
+
+
+def container(run: ProgramRun, component: str) -> dict[str, Any]:
+    (match,) = [
+        r for r in run.of_type("docker:index/container:Container") if r.name.endswith(component)
+    ]
+    return unwrap(match.inputs)
+
+
+def all_passwords(stack: str) -> list[str]:
+    return [generated_password(f"bo1-{stack}-secrets-{s.key}") for s in CATALOGUE.secrets]
+
+
+# -- resources and their key arguments -------------------------------------------------
+
+
+def test_every_resource_is_registered_once_with_the_stack_in_its_name(
+    stack_run: tuple[str, ProgramRun],
+) -> None:
+    stack, run = stack_run
+    counts: dict[str, int] = {}
+    for r in run.registrations:
+        counts[r.type] = counts.get(r.type, 0) + 1
+        assert f"bo1-{stack}-" in r.name, r.name
+    assert counts == {
+        "pulumi:providers:docker": 1,
+        "bo1:infra:StackSecrets": 1,
+        "random:index/randomPassword:RandomPassword": len(CATALOGUE.secrets),
+        "docker:index/network:Network": 1,
+        "bo1:infra:ContainerService": 2,
+        "docker:index/remoteImage:RemoteImage": 2,
+        "docker:index/volume:Volume": 2,
+        "docker:index/container:Container": 2,
+    }
+    assert (
+        run.named(f"bo1-{stack}-net", "docker:index/network:Network").inputs["name"]
+        == f"bo1-{stack}-net"
+    )
+    volumes = {r.inputs["name"] for r in run.of_type("docker:index/volume:Volume")}
+    assert volumes == {f"bo1-{stack}-pgdata", f"bo1-{stack}-redisdata"}
+
+
+def test_children_are_parented_to_their_component(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    for component in ("postgres", "redis"):
+        owner = run.named(f"bo1-{stack}-{component}", "bo1:infra:ContainerService")
+        for child in (f"bo1-{stack}-{component}-image", f"bo1-{stack}-{component}-data"):
+            assert run.named(child).parent == owner.urn
+        (box,) = [
+            r for r in run.of_type("docker:index/container:Container") if r.parent == owner.urn
+        ]
+        assert box.name == f"bo1-{stack}-{component}"
+    secrets = run.named(f"bo1-{stack}-secrets")
+    assert all(
+        r.parent == secrets.urn for r in run.of_type("random:index/randomPassword:RandomPassword")
+    )
+
+
+def test_images_are_pinned_and_containers_use_their_id(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    images = {r.name: r for r in run.of_type("docker:index/remoteImage:RemoteImage")}
+    assert (
+        images[f"bo1-{stack}-postgres-image"].inputs["name"]
+        == "pgvector/pgvector:0.8.1-pg15-bookworm"
+    )
+    assert images[f"bo1-{stack}-redis-image"].inputs["name"] == "redis:7.2.7-alpine"
+    for component in ("postgres", "redis"):
+        image = images[f"bo1-{stack}-{component}-image"]
+        assert container(run, component)["image"].startswith("sha256:")  # the mocked image_id
+        box = next(
+            r for r in run.of_type("docker:index/container:Container") if r.name.endswith(component)
+        )
+        assert image.urn in box.dependencies
+
+
+def test_containers_are_ready_to_run(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    settings = from_config(stack, stack_config(stack))
+    for component, port in (("postgres", settings.postgres_port), ("redis", settings.redis_port)):
+        c = container(run, component)
+        assert c["name"] == f"bo1-{stack}-{component}"
+        assert c["wait"] is True and c["restart"] == "unless-stopped"
+        assert c["destroyGraceSeconds"] >= 60
+        assert c["ports"] == [
+            {
+                "internal": 5432 if component == "postgres" else 6379,
+                "external": port,
+                "ip": "127.0.0.1",
+            }
+        ]
+        assert c["networksAdvanced"][0]["name"] == f"bo1-{stack}-net"
+        box = next(
+            r for r in run.of_type("docker:index/container:Container") if r.name.endswith(component)
+        )
+        assert box.delete_before_replace
+        assert f"bo1-{stack}-docker" in box.provider
+
+
+def test_postgres_container(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    settings = from_config(stack, stack_config(stack))
+    c = container(run, "postgres")
+    env = dict(e.split("=", 1) for e in c["envs"])
+    assert env["POSTGRES_PASSWORD_FILE"] == postgres.PASSWORD_FILE
+    assert "POSTGRES_PASSWORD" not in env
+    assert [u["file"] for u in c["uploads"]] == [postgres.PASSWORD_FILE]
+    assert c["healthcheck"]["tests"][:4] == ["CMD", "pg_isready", "-h", "127.0.0.1"]
+    assert f"shared_buffers={settings.postgres_shared_buffers}" in c["command"]
+    assert f"max_connections={settings.postgres_max_connections}" in c["command"]
+    assert c["memory"] == settings.postgres_memory_mb
+    assert c["volumes"] == [
+        {"volumeName": f"bo1-{stack}-pgdata", "containerPath": "/var/lib/postgresql/data"}
+    ]
+
+
+def test_redis_container(stack_run: tuple[str, ProgramRun]) -> None:
+    _, run = stack_run
+    c = container(run, "redis")
+    uploads = {u["file"]: u["content"] for u in c["uploads"]}
+    conf = uploads[redis.CONF_PATH]
+    for line in ("appendonly yes", "appendfsync everysec", "maxmemory 256mb", "maxmemory-policy allkeys-lru",
+                 "protected-mode yes", "bind * -::*"):  # fmt: skip
+        assert line in conf.splitlines()
+    assert redis.ACL_PATH in uploads and redis.HEALTH_PASSWORD_FILE in uploads
+    assert c["command"] == ["redis-server", redis.CONF_PATH]
+    assert (
+        "REDISCLI_AUTH" in c["healthcheck"]["tests"][1] and "ping" in c["healthcheck"]["tests"][1]
+    )
+    assert c["memory"] * 2**20 > 256 * 2**20 * 1.25  # room above maxmemory
+    assert not c.get("envs")
+
+
+def test_only_prod_retains_its_data_volumes(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    retained = {r.retain_on_delete for r in run.of_type("docker:index/volume:Volume")}
+    assert retained == {stack == "prod"}
+    # Containers and the network always go with the stack.
+    assert not any(
+        r.retain_on_delete or r.protect
+        for r in run.registrations
+        if r.type != "docker:index/volume:Volume"
+    )
+
+
+# -- secrets ---------------------------------------------------------------------
+
+
+def test_every_password_and_url_output_is_secret(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    for name in SECRET_OUTPUTS:
+        value, secret = resolve(run.outputs[name])
+        assert secret, name
+        assert value.split("://")[0] in ("postgresql", "redis")
+    for name, output in run.outputs.items():
+        if name in SECRET_OUTPUTS:
+            continue
+        value = resolve(output)[0] if isinstance(output, pulumi.Output) else output
+        assert not any(p in str(value) for p in all_passwords(stack)), name
+
+
+def test_no_password_in_any_plain_input(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    passwords = all_passwords(stack)
+    for r in run.registrations:
+        for text in plain_strings(r.inputs):
+            for password in passwords:
+                assert password not in text, (r.name, text)
+    # ...while the secret inputs really carry them (the search above is not vacuous).
+    pg_uploads = container(run, "postgres")["uploads"]
+    assert pg_uploads[0]["content"] == generated_password(
+        f"bo1-{stack}-secrets-postgresSuperuserPassword"
+    )
+
+
+def test_urls_point_at_the_stack_ports(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    settings = from_config(stack, stack_config(stack))
+    assert resolve(run.outputs["databaseUrl"])[0].endswith(
+        f"@127.0.0.1:{settings.postgres_port}/bo1"
+    )
+    assert resolve(run.outputs["redisUrl"])[0].startswith("redis://bo1_app:")
+    assert resolve(run.outputs["redisUrl"])[0].endswith(f"@127.0.0.1:{settings.redis_port}/0")
+
+
+def test_a_configured_secret_is_used_instead_of_a_generated_one() -> None:
+    chosen = "Chosen-By-Operator-9f8e7d"
+    run = run_program("dev", stack_config("dev"), secrets={"postgresAppPassword": chosen})
+    names = {r.name for r in run.of_type("random:index/randomPassword:RandomPassword")}
+    assert "bo1-dev-secrets-postgresAppPassword" not in names
+    assert len(names) == len(CATALOGUE.secrets) - 1
+    value, secret = resolve(run.outputs["databaseUrl"])
+    assert secret and f"bo1_app:{chosen}@" in value
+    for r in run.registrations:
+        assert not any(chosen in text for text in plain_strings(r.inputs)), r.name
+
+
+def test_remote_docker_host_goes_to_the_provider() -> None:
+    run = run_program(
+        "staging", {**stack_config("staging"), "docker:host": "ssh://deploy@db.example.internal"}
+    )
+    provider = run.named("bo1-staging-docker", "pulumi:providers:docker")
+    assert provider.inputs["host"] == "ssh://deploy@db.example.internal"
+
+
+# -- bad config: rejected, naming the key, before any resource -----------------------
+
+BAD_VALUES = {
+    "redisMaxmemory": ("lots", "256mb"),
+    "postgresPort": ("70000", "65535"),
+    "redisMaxmemoryPolicy": ("lru-ish", "allkeys-lru"),
+    "postgresSharedBuffers": ("256 megs", "256MB"),
+    "bindAddress": ("localhost", "IPv4"),
+    "postgresImage": ("pgvector/pgvector:latest", "exact tag"),
+    "redisAppendfsync": ("sometimes", "everysec"),
+    "protectData": ("maybe", "bool"),
+}
+
+
+def rejected(stack: str, config: dict[str, str]) -> str:
+    """Run with bad config: the program must stop with a RunError before registering anything."""
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(stack, config)
+    assert isinstance(failed.value.error, pulumi.RunError), failed.value.error
+    assert failed.value.registrations == []
+    return str(failed.value.error)
+
+
+@pytest.mark.parametrize("key", BAD_VALUES)
+def test_bad_config_is_rejected_before_any_resource(key: str) -> None:
+    value, allowed = BAD_VALUES[key]
+    message = rejected("staging", {**stack_config("staging"), f"bo1-infra:{key}": value})
+    assert "stack 'staging'" in message and f"bo1-infra:{key}" in message and allowed in message
+    assert "\n" not in message
+
+
+def test_every_bad_key_is_named_at_once() -> None:
+    message = rejected(
+        "dev",
+        {**stack_config("dev"), "bo1-infra:redisPort": "0", "bo1-infra:postgresWorkMem": "lots"},
+    )
+    assert "bo1-infra:redisPort" in message and "bo1-infra:postgresWorkMem" in message
+
+
+def test_misspelt_key_is_an_error_not_a_silent_default() -> None:
+    message = rejected("dev", {**stack_config("dev"), "bo1-infra:redisMaxmemroy": "1gb"})
+    assert "bo1-infra:redisMaxmemroy is not a known setting" in message
+
+
+def test_stack_files_change_only_what_they_mean_to() -> None:
+    # Every stack keeps the design's Redis durability and eviction unless its YAML says otherwise.
+    for stack in STACKS:
+        settings = from_config(stack, stack_config(stack))
+        assert (settings.redis_maxmemory, settings.redis_maxmemory_policy, settings.redis_appendonly) == (
+            "256mb", "allkeys-lru", True,
+        )  # fmt: skip
+    ports = [
+        json.dumps(
+            sorted(stack_config(s)[k] for k in ("bo1-infra:postgresPort", "bo1-infra:redisPort"))
+        )
+        for s in STACKS
+    ]
+    assert len(set(ports)) == 3  # stacks can share one Docker host
