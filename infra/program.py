@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import pulumi
 import pulumi_docker as docker
 
 from bootstrap import secret_catalogue
 from bootstrap.errors import Bo1Error
+from bootstrap.urls import connection_url
 from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
 from infra.components.container_service import ContainerService
 from infra.components.stack_secrets import StackSecrets, missing_required
@@ -96,19 +95,27 @@ def _host(settings: StackSettings) -> str:
 def postgres_url(
     settings: StackSettings, user: str, password: pulumi.Output[str]
 ) -> pulumi.Output[str]:
-    address = f"{_host(settings)}:{settings.postgres_port}/{settings.postgres_database}"
-    return pulumi.Output.secret(
-        password.apply(lambda p: f"postgresql://{user}:{quote(p, safe='')}@{address}")
+    return _secret_url(
+        "postgresql",
+        user,
+        password,
+        _host(settings),
+        settings.postgres_port,
+        settings.postgres_database,
     )
 
 
 def redis_url(
     settings: StackSettings, user: str, password: pulumi.Output[str]
 ) -> pulumi.Output[str]:
-    address = f"{_host(settings)}:{settings.redis_port}/0"
-    return pulumi.Output.secret(
-        password.apply(lambda p: f"redis://{user}:{quote(p, safe='')}@{address}")
-    )
+    return _secret_url("redis", user, password, _host(settings), settings.redis_port, "0")
+
+
+def _secret_url(
+    scheme: str, user: str, password: pulumi.Output[str], host: str, port: int, path: str
+) -> pulumi.Output[str]:
+    url = password.apply(lambda p: connection_url(scheme, user, p, host, port, path))
+    return pulumi.Output.secret(url)
 
 
 def export_connections(
