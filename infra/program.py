@@ -7,8 +7,8 @@ import pulumi_docker as docker
 
 from bootstrap import secret_catalogue
 from bootstrap.errors import Bo1Error
-from bootstrap.urls import connection_url
 from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
+from bootstrap.urls import connection_url
 from infra.components.container_service import ContainerService
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_config
