@@ -67,21 +67,7 @@ SRC
   pgvector_installed || { log "pgvector build did not install vector.control 0.8.x"; exit 1; }
 }
 
-ensure_venv() {
-  local venv=$root/.venv stamp=$root/.venv/.bo1-deps
-  local want
-  want=$(cat "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    log "virtualenv up to date"; return
-  fi
-  log "creating/updating virtualenv at .venv"
-  [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test]" --config-settings editable_mode=compat
-  echo "$want" > "$stamp"
-}
-
 ensure_debian_packages
 ensure_pgvector
-ensure_venv
+bash "$root/scripts/setup-venv.sh"
 log "ready"

@@ -68,3 +68,16 @@ def test_schema_doc_grants_match(schema_doc: str, db_conn: psycopg.Connection) -
         (r[0], r[1], frozenset(p.strip() for p in r[2].split(","))) for r in rows if len(r) == 3
     }
     assert documented == actual
+
+
+def test_deploying_doc_lists_every_setting_with_its_default() -> None:
+    from infra.settings import PROJECT, StackSettings
+
+    text = (DOCS / "DEPLOYING.md").read_text()
+    documented = {row[0]: row[1] for row in all_tables_rows(section(text, "## Settings"))}
+    actual = {
+        f"{PROJECT}:{field.alias}": str(field.default)
+        for name, field in StackSettings.model_fields.items()
+        if name != "stack"
+    }
+    assert documented == actual

@@ -1,0 +1,99 @@
+"""scripts/up.sh stops at once, saying what to install, when the Pulumi CLI or Docker is missing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UP = ROOT / "scripts" / "up.sh"
+
+
+def run_up(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # Only system tools plus the test's own bin dir: no real pulumi or docker.
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")}
+    return subprocess.run(
+        ["bash", str(UP), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def stand_in(bin_dir: Path, name: str, script: str) -> Path:
+    """A stand-in CLI that records its calls in <name>.calls."""
+    path = bin_dir / name
+    path.write_text(f'#!/bin/sh\necho "$@" >> "{bin_dir}/{name}.calls"\n{script}\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_without_pulumi_it_says_to_install_it(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run_up(tmp_path)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "bo1-infra up: the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/), then re-run"
+    ]
+
+
+def test_without_a_docker_daemon_it_stops_before_pulumi_runs(tmp_path: Path) -> None:
+    stand_in(tmp_path, "pulumi", "exit 0")
+    stand_in(tmp_path, "docker", 'echo "Cannot connect to the Docker daemon" >&2; exit 1')
+    result = run_up(tmp_path, "dev")
+    assert result.returncode == 1
+    assert "no Docker daemon answers" in result.stderr and "start Docker" in result.stderr
+    assert not (tmp_path / "pulumi.calls").exists()
+
+
+def test_without_the_docker_cli_it_says_to_install_docker(tmp_path: Path) -> None:
+    stand_in(tmp_path, "pulumi", "exit 0")
+    result = run_up(tmp_path, "dev")
+    assert result.returncode == 1
+    assert "docker CLI is not installed" in result.stderr and "docs.docker.com" in result.stderr
+
+
+def test_unknown_stack_lists_the_real_ones(tmp_path: Path) -> None:
+    result = run_up(tmp_path, "qa")
+    assert result.returncode == 1
+    assert "no stack file Pulumi.qa.yaml" in result.stderr
+    for stack in ("dev", "staging", "prod"):
+        assert stack in result.stderr
+
+
+def test_with_both_tools_it_selects_the_stack_on_the_local_backend_and_runs_up(
+    tmp_path: Path,
+) -> None:
+    stand_in(
+        tmp_path, "pulumi", 'echo "PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL" >> "$0.env"; exit 0'
+    )
+    stand_in(tmp_path, "docker", "exit 0")
+    env_extra = {"PULUMI_CONFIG_PASSPHRASE": "x"}
+    result = subprocess.run(
+        ["bash", str(UP), "staging", "--yes"],
+        env={
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/root"),
+            "PYTHON": str(ROOT / ".venv" / "bin" / "python"),
+            "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+            **env_extra,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "pulumi.calls").read_text().splitlines()
+    assert calls == [
+        "stack select staging --create --secrets-provider passphrase",
+        "up --stack staging --yes",
+    ]
+    assert (
+        f"PULUMI_BACKEND_URL=file://{tmp_path / 'state'}" in (tmp_path / "pulumi.env").read_text()
+    )
