@@ -33,6 +33,10 @@ class ConnectionFailed(Bo1Error):
     """The database (or Redis) could not be reached or refused the login."""
 
 
+class AuthenticationFailed(ConnectionFailed):
+    """The server answered but refused the credentials."""
+
+
 class MigrationFileError(Bo1Error):
     """A migration file is missing, misnamed or unreadable."""
 

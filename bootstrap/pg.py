@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bootstrap.errors import ConnectionFailed, UsageError
+from bootstrap.errors import AuthenticationFailed, ConnectionFailed, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,10 +57,21 @@ def _os_user() -> str:
     return getpass.getuser()
 
 
-def connect(dsn: str = "", *, wait: float = 0.0, autocommit: bool = True) -> psycopg.Connection:
-    """Connect, retrying for up to ``wait`` seconds; fail with a one-line error."""
+def connect(
+    dsn: str = "",
+    *,
+    wait: float = 0.0,
+    autocommit: bool = True,
+    overrides: dict[str, str] | None = None,
+) -> psycopg.Connection:
+    """Connect, retrying for up to ``wait`` seconds; fail with a one-line error.
+
+    ``overrides`` (e.g. ``password``) take precedence over the DSN and PG* variables.
+    A refused login is not retried: waiting will not fix a wrong password.
+    """
     params = conn_params(dsn)
-    kwargs: dict[str, object] = {"autocommit": autocommit}
+    overrides = overrides or {}
+    kwargs: dict[str, object] = {"autocommit": autocommit, **overrides}
     if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
         kwargs["connect_timeout"] = DEFAULT_CONNECT_TIMEOUT
     deadline = time.monotonic() + wait
@@ -68,20 +79,28 @@ def connect(dsn: str = "", *, wait: float = 0.0, autocommit: bool = True) -> psy
         try:
             return psycopg.connect(dsn, **kwargs)  # type: ignore[arg-type]
         except psycopg.OperationalError as exc:
+            if "authentication failed" in str(exc):
+                raise AuthenticationFailed(_connect_message(dsn, exc, 0, overrides)) from None
             if time.monotonic() >= deadline:
-                raise ConnectionFailed(_connect_message(dsn, exc, wait)) from None
+                raise ConnectionFailed(_connect_message(dsn, exc, wait, overrides)) from None
             time.sleep(0.25)
 
 
-def _connect_message(dsn: str, exc: Exception, wait: float) -> str:
+def _connect_message(
+    dsn: str, exc: Exception, wait: float, overrides: dict[str, str] | None = None
+) -> str:
     reason = _libpq_reason(str(exc))
+    for secret in (overrides or {}).values():
+        reason = reason.replace(secret, "***") if secret else reason
     waited = f" after waiting {wait:g} s" if wait else ""
     hint = (
         "check the password (PGPASSWORD or --dsn)"
         if "password" in reason
         else "is the server running there? Check --dsn or PGHOST/PGPORT, or pass --wait"
     )
-    return f"cannot connect to PostgreSQL at {describe_target(dsn)}{waited}: {reason}; {hint}"
+    user = (overrides or {}).get("user")
+    target = describe_target(dsn, {**os.environ, **({"PGUSER": user} if user else {})})
+    return f"cannot connect to PostgreSQL at {target}{waited}: {reason}; {hint}"
 
 
 def _libpq_reason(message: str) -> str:

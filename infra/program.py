@@ -5,10 +5,11 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from bootstrap import secret_catalogue
+from bootstrap import app_env, secret_catalogue
 from bootstrap.errors import Bo1Error
 from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
 from bootstrap.urls import connection_url
+from infra.components.bootstrap_hook import BootstrapHook
 from infra.components.container_service import ContainerService
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_config
@@ -57,9 +58,8 @@ def main() -> None:
             f"Set them with: {commands}"
         )
 
-    provider = docker.Provider(
-        f"{settings.prefix}-docker", host=pulumi.Config("docker").get("host")
-    )
+    docker_host = pulumi.Config("docker").get("host")
+    provider = docker.Provider(f"{settings.prefix}-docker", host=docker_host)
     with_docker = pulumi.ResourceOptions(providers={"docker": provider})
     secrets = StackSecrets(f"{settings.prefix}-secrets", catalogue, config)
     network = docker.Network(
@@ -85,7 +85,33 @@ def main() -> None:
         retain_data=settings.protect_data,
         opts=with_docker,
     )
+    ops_url = redis_url(settings, redis.OPS_USER, secrets.values["redisOpsPassword"])
+    BootstrapHook(
+        f"{settings.prefix}-bootstrap",
+        settings,
+        catalogue,
+        secrets.values,
+        ops_url,
+        pg,
+        cache,
+        docker_host,
+    )
     export_connections(settings, secrets, pg, cache, network)
+    pulumi.export("appEnv", app_environment(settings, secrets.values))
+
+
+def app_environment(
+    settings: StackSettings, secrets: dict[str, pulumi.Output[str]]
+) -> pulumi.Output[dict[str, str]]:
+    """What bootstrap writes to secrets/.env.<stack>, as one secret output."""
+    host = _host(settings)
+    at = app_env.Endpoints(
+        host, settings.postgres_port, settings.postgres_database, host, settings.redis_port
+    )
+    values = pulumi.Output.all(**secrets).apply(
+        lambda v: app_env.render(settings.stack, v, at, settings.app_settings)
+    )
+    return pulumi.Output.secret(values)
 
 
 def _host(settings: StackSettings) -> str:

@@ -9,6 +9,7 @@ Redis maxmemory 256mb, allkeys-lru and AOF in every stack.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
@@ -16,28 +17,23 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from bootstrap.app_env import check_overrides
+from bootstrap.errors import Bo1Error
+from bootstrap.sizes import REDIS_MEMORY, redis_bytes
+
 PROJECT = "bo1-infra"
 
 _PG_MEMORY = re.compile(r"^(?P<n>\d+)(?P<unit>kB|MB|GB|TB)$")
-_REDIS_MEMORY = re.compile(r"^(?P<n>\d+)(?P<unit>b|k|kb|m|mb|g|gb)?$", re.I)
-_REDIS_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1024,
-    "m": 10**6,
-    "mb": 1024**2,
-    "g": 10**9,
-    "gb": 1024**3,
-}
 
 
 def _pg_memory(value: str) -> str:
@@ -47,7 +43,7 @@ def _pg_memory(value: str) -> str:
 
 
 def _redis_memory(value: str) -> str:
-    if not _REDIS_MEMORY.match(value) or redis_bytes(value) == 0:
+    if not REDIS_MEMORY.match(value) or redis_bytes(value) == 0:
         raise ValueError("must be a Redis memory size such as 256mb (units b, kb, mb, gb)")
     return value.lower()
 
@@ -61,6 +57,18 @@ def _image(value: str) -> str:
     return value
 
 
+def _json_object(value: object) -> object:
+    # Pulumi hands structured config (a YAML mapping) to the program as JSON text.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("must be a mapping of NAME: value") from None
+    if isinstance(value, dict):
+        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+    return value
+
+
 def _ipv4(value: str) -> str:
     try:
         return str(ipaddress.IPv4Address(value))
@@ -68,13 +76,6 @@ def _ipv4(value: str) -> str:
         raise ValueError(
             "must be an IPv4 address such as 127.0.0.1 (0.0.0.0 for all interfaces)"
         ) from None
-
-
-def redis_bytes(value: str) -> int:
-    """A Redis memory size in bytes: '256mb' -> 268435456."""
-    match = _REDIS_MEMORY.match(value)
-    assert match, value
-    return int(match["n"]) * _REDIS_UNITS[(match["unit"] or "").lower()]
 
 
 PgMemory = Annotated[str, AfterValidator(_pg_memory)]
@@ -115,6 +116,19 @@ class StackSettings(BaseModel):
     redis_memory_mb: Annotated[int, Field(ge=64)] = 512
 
     protect_data: bool = False
+    # Plain app settings for the env file (LOG_LEVEL, cost limits, models, flags).
+    app_settings: Annotated[dict[str, str], BeforeValidator(_json_object)] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("app_settings")
+    @classmethod
+    def _known_app_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            check_overrides(value)
+        except Bo1Error as exc:
+            raise ValueError(exc.message.removeprefix("appSettings: ")) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> StackSettings:

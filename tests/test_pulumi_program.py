@@ -12,6 +12,7 @@ from bootstrap.secret_catalogue import load as load_catalogue
 from infra.settings import from_config
 from infra.specs import postgres, redis
 from tests.support.pulumi_harness import (
+    REQUIRED_SECRETS,
     ProgramFailed,
     ProgramRun,
     generated_password,
@@ -24,13 +25,15 @@ from tests.support.pulumi_harness import (
 
 STACKS = ("dev", "staging", "prod")
 CATALOGUE = load_catalogue()
-SECRET_OUTPUTS = (
+GENERATED = [s for s in CATALOGUE.secrets if s.kind == "generated"]
+SECRET_URLS = (
     "postgresSuperuserUrl",
     "databaseUrl",
     "serviceDatabaseUrl",
     "redisUrl",
     "redisOpsUrl",
 )
+SECRET_OUTPUTS = (*SECRET_URLS, "appEnv")
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -46,7 +49,9 @@ def container(run: ProgramRun, component: str) -> dict[str, Any]:
 
 
 def all_passwords(stack: str) -> list[str]:
-    return [generated_password(f"bo1-{stack}-secrets-{s.key}") for s in CATALOGUE.secrets]
+    """Every secret value of the run: the generated passwords and the API keys it set."""
+    generated = [generated_password(f"bo1-{stack}-secrets-{s.key}") for s in GENERATED]
+    return generated + list(REQUIRED_SECRETS.values())
 
 
 # -- resources and their key arguments -------------------------------------------------
@@ -63,12 +68,14 @@ def test_every_resource_is_registered_once_with_the_stack_in_its_name(
     assert counts == {
         "pulumi:providers:docker": 1,
         "bo1:infra:StackSecrets": 1,
-        "random:index/randomPassword:RandomPassword": len(CATALOGUE.secrets),
+        "random:index/randomPassword:RandomPassword": len(GENERATED),
         "docker:index/network:Network": 1,
         "bo1:infra:ContainerService": 2,
         "docker:index/remoteImage:RemoteImage": 2,
         "docker:index/volume:Volume": 2,
         "docker:index/container:Container": 2,
+        "bo1:infra:BootstrapHook": 1,
+        "command:local:Command": 1,
     }
     assert (
         run.named(f"bo1-{stack}-net", "docker:index/network:Network").inputs["name"]
@@ -185,10 +192,15 @@ def test_only_prod_retains_its_data_volumes(stack_run: tuple[str, ProgramRun]) -
 
 def test_every_password_and_url_output_is_secret(stack_run: tuple[str, ProgramRun]) -> None:
     stack, run = stack_run
-    for name in SECRET_OUTPUTS:
+    for name in SECRET_URLS:
         value, secret = resolve(run.outputs[name])
         assert secret, name
         assert value.split("://")[0] in ("postgresql", "redis")
+    env, secret = resolve(run.outputs["appEnv"])
+    assert secret
+    assert env["DATABASE_URL"] == resolve(run.outputs["databaseUrl"])[0]
+    assert env["REDIS_URL"] == resolve(run.outputs["redisUrl"])[0]
+    assert env["ANTHROPIC_API_KEY"] == REQUIRED_SECRETS["anthropicApiKey"]
     for name, output in run.outputs.items():
         if name in SECRET_OUTPUTS:
             continue
@@ -225,7 +237,7 @@ def test_a_configured_secret_is_used_instead_of_a_generated_one() -> None:
     run = run_program("dev", stack_config("dev"), secrets={"postgresAppPassword": chosen})
     names = {r.name for r in run.of_type("random:index/randomPassword:RandomPassword")}
     assert "bo1-dev-secrets-postgresAppPassword" not in names
-    assert len(names) == len(CATALOGUE.secrets) - 1
+    assert len(names) == len(GENERATED) - 1
     value, secret = resolve(run.outputs["databaseUrl"])
     assert secret and f"bo1_app:{chosen}@" in value
     for r in run.registrations:
@@ -298,3 +310,103 @@ def test_stack_files_change_only_what_they_mean_to() -> None:
         for s in STACKS
     ]
     assert len(set(ports)) == 3  # stacks can share one Docker host
+
+
+# -- the bootstrap hook -----------------------------------------------------------
+
+
+def hook(run: ProgramRun) -> Any:
+    (registration,) = run.of_type("command:local:Command")
+    return registration
+
+
+def test_hook_runs_bo1_infra_after_both_containers(stack_run: tuple[str, ProgramRun]) -> None:
+    stack, run = stack_run
+    h = hook(run)
+    containers = {r.urn for r in run.of_type("docker:index/container:Container")}
+    assert containers <= set(h.dependencies)
+    assert h.parent == run.named(f"bo1-{stack}-bootstrap", "bo1:infra:BootstrapHook").urn
+    inputs = unwrap(h.inputs)
+    assert inputs["create"].split()[0].endswith("/.venv/bin/bo1-infra")
+    assert inputs["create"].split()[1:] == ["bootstrap", "--stack", stack, "--wait", "120"]
+    assert "delete" not in inputs  # destroy needs no hook
+
+
+def test_hook_gets_its_secrets_only_as_secret_environment(
+    stack_run: tuple[str, ProgramRun],
+) -> None:
+    stack, run = stack_run
+    h = hook(run)
+    environment = h.inputs["environment"]
+    from pulumi.runtime import rpc
+
+    # Pulumi may lift secretness to the whole map; otherwise each secret value carries it.
+    whole = rpc.is_rpc_secret(environment)
+    values = rpc.unwrap_rpc_secret(environment) if whole else environment
+    for name in [spec.env for spec in CATALOGUE.secrets] + ["REDIS_URL"]:
+        assert whole or rpc.is_rpc_secret(values[name]), name
+    assert values["PGHOST"] == "127.0.0.1"  # and the map is the real one
+    for text in plain_strings(h.inputs):
+        assert not any(p in text for p in all_passwords(stack)), text
+
+
+def triggers(run: ProgramRun) -> list[Any]:
+    return list(unwrap(hook(run).inputs["triggers"]))
+
+
+def test_hook_triggers_are_stable_when_nothing_changed() -> None:
+    assert triggers(run_program("dev", stack_config("dev"))) == triggers(
+        run_program("dev", stack_config("dev"))
+    )
+
+
+def test_hook_triggers_change_with_a_migration_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from bootstrap.migrate.files import DEFAULT_DIR
+
+    before = triggers(run_program("dev", stack_config("dev")))
+    copy = tmp_path / "migrations"
+    shutil.copytree(DEFAULT_DIR, copy)
+    edited = sorted(copy.glob("*.up.sql"))[-1]
+    edited.write_text(edited.read_text() + "\n-- a changed migration\n")
+    monkeypatch.setenv("BO1_MIGRATIONS_DIR", str(copy))
+    after = triggers(run_program("dev", stack_config("dev")))
+    assert after[0] != before[0] and after[1:] == before[1:]
+
+
+def test_hook_triggers_change_with_a_secret_but_never_show_it() -> None:
+    before = triggers(run_program("dev", stack_config("dev")))
+    rotated_value = "Rotated-Value-31337"
+    run = run_program("dev", stack_config("dev"), secrets={"postgresAppPassword": rotated_value})
+    after = triggers(run)
+    assert after[2] != before[2] and after[:2] == before[:2]
+    from pulumi.runtime import rpc
+
+    raw = hook(run).inputs["triggers"]
+    assert rpc.is_rpc_secret(raw) or rpc.is_rpc_secret(raw[2])
+    assert rotated_value not in json.dumps(after)
+
+
+def test_missing_required_secrets_are_all_named_before_anything_is_provisioned() -> None:
+    with pytest.raises(ProgramFailed) as failed:
+        run_program("prod", stack_config("prod"), with_required=False)
+    message = str(failed.value.error)
+    assert "2 required secret(s) not set: anthropicApiKey, voyageApiKey" in message
+    assert "pulumi config set --secret anthropicApiKey" in message
+    assert failed.value.registrations == []
+
+
+def test_app_settings_reach_the_hook_and_bad_ones_are_refused() -> None:
+    run = run_program(
+        "dev", {**stack_config("dev"), "bo1-infra:appSettings": '{"LOG_LEVEL": "WARNING"}'}
+    )
+    env = unwrap(hook(run).inputs["environment"])
+    assert json.loads(env["BO1_APP_SETTINGS"]) == {"LOG_LEVEL": "WARNING"}
+    assert resolve(run.outputs["appEnv"])[0]["LOG_LEVEL"] == "WARNING"
+    message = rejected(
+        "dev", {**stack_config("dev"), "bo1-infra:appSettings": '{"DATABASE_URL": "x"}'}
+    )
+    assert "bo1-infra:appSettings" in message and "DATABASE_URL cannot be set" in message

@@ -11,6 +11,7 @@ from infra.specs.model import ContainerSpec, File, SecretFile
 
 
 class ContainerService(pulumi.ComponentResource):
+    container_name: str
     image: docker.RemoteImage
     volume: docker.Volume
     container: docker.Container
@@ -26,6 +27,7 @@ class ContainerService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("bo1:infra:ContainerService", name, None, opts)
+        self.container_name = spec.name
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in spec.labels.items()]
         self.image = docker.RemoteImage(
             f"{name}-image",

@@ -21,6 +21,8 @@ import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from bootstrap.secret_catalogue import load as load_catalogue
+
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "infra" / "__main__.py"
 
@@ -55,6 +57,8 @@ class Mocks(pulumi.runtime.Mocks):
             outputs["imageId"] = "sha256:" + hashlib.sha256(args.name.encode()).hexdigest()
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = generated_password(args.name)
+        if args.typ == "command:local:Command":
+            outputs["stdout"] = "Bootstrap of stack: done, nothing changed."
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
@@ -118,13 +122,25 @@ class ProgramFailed(Exception):
         self.registrations = registrations
 
 
+REQUIRED_SECRETS = {
+    s.key: f"test-{s.key}-Zq81" for s in load_catalogue().secrets if s.kind == "required"
+}
+
+
 def run_program(
-    stack: str, config: Mapping[str, str], secrets: Mapping[str, str] | None = None
+    stack: str,
+    config: Mapping[str, str],
+    secrets: Mapping[str, str] | None = None,
+    *,
+    with_required: bool = True,
 ) -> ProgramRun:
     """Run infra/__main__.py for ``stack`` with ``config`` (and secret config) under mocks.
 
-    A program error is re-raised as ``ProgramFailed`` carrying the registrations so far.
+    Like a real user, the run sets the catalogue's required secrets (the API keys)
+    unless ``with_required`` is False. A program error is re-raised as
+    ``ProgramFailed`` carrying the registrations so far.
     """
+    secrets = {**(REQUIRED_SECRETS if with_required else {}), **(secrets or {})}
     monitor = RecordingMonitor(Mocks())
     pulumi.runtime.set_mocks(
         Mocks(), project="bo1-infra", stack=stack, preview=False, monitor=monitor

@@ -1,0 +1,192 @@
+"""The application's environment: every variable Board of One reads, its group and default.
+
+One model serves three readers: ``bo1-infra bootstrap`` writes it to the env
+file, the Pulumi program exports it as a secret output, and
+docs/ENVIRONMENT_VARIABLES.md is generated from it (``render_doc``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bootstrap.errors import UsageError
+from bootstrap.redis_keys import PATTERNS
+from bootstrap.tenancy import APP_ROLE
+from bootstrap.urls import connection_url
+
+GROUPS = (
+    "LLM keys",
+    "Postgres",
+    "Redis",
+    "Application",
+    "Cost and safety limits",
+    "Models",
+    "Feature flags",
+)
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    group: str
+    description: str
+    default: str | None = None  # a plain setting, overridable per stack (appSettings)
+    secret_key: str | None = None  # taken from the secret catalogue
+    computed: str | None = None  # derived by bootstrap; says from what
+
+
+def _ttl(prefix: str) -> str:
+    return str(next(p.ttl_seconds for p in PATTERNS if p.prefix == prefix))
+
+
+VARIABLES = (
+    EnvVar("ANTHROPIC_API_KEY", "LLM keys", "Anthropic API key", secret_key="anthropicApiKey"),
+    EnvVar("VOYAGE_API_KEY", "LLM keys", "Voyage AI API key (embeddings)", secret_key="voyageApiKey"),
+    EnvVar("DATABASE_URL", "Postgres", "PostgreSQL URL as the RLS-bound app role bo1_app",
+           computed="postgresAppPassword + the stack's Postgres address"),
+    EnvVar("DATABASE_POOL_SIZE", "Postgres", "connections in the app's pool", default="10"),
+    EnvVar("REDIS_URL", "Redis", "Redis URL as the ACL user bo1_app",
+           computed="redisAppPassword + the stack's Redis address"),
+    EnvVar("SESSION_TTL_SECONDS", "Redis", "TTL of session:* keys", computed=f"key registry ({_ttl('session:')})"),
+    EnvVar("CHECKPOINT_TTL_SECONDS", "Redis", "TTL of checkpoint:* keys", computed=f"key registry ({_ttl('checkpoint:')})"),
+    EnvVar("RATE_LIMIT_WINDOW_SECONDS", "Redis", "TTL of ratelimit:* keys", computed=f"key registry ({_ttl('ratelimit:')})"),
+    EnvVar("CACHE_TTL_SECONDS", "Redis", "TTL of cache:* keys", computed=f"key registry ({_ttl('cache:')})"),
+    EnvVar("BO1_ENV", "Application", "the stack the app runs against", computed="the stack name"),
+    EnvVar("LOG_LEVEL", "Application", "DEBUG, INFO, WARNING or ERROR", default="INFO"),
+    EnvVar("PERSONAS_PER_SESSION", "Application", "experts seated on each board", default="5"),
+    EnvVar("MAX_COST_PER_SESSION_USD", "Cost and safety limits", "a session stops at this LLM spend", default="2.00"),
+    EnvVar("MAX_ROUNDS_PER_SESSION", "Cost and safety limits", "deliberation rounds before a forced vote", default="10"),
+    EnvVar("MAX_SESSIONS_PER_USER_PER_DAY", "Cost and safety limits", "new sessions a user may start per day", default="20"),
+    EnvVar("RATE_LIMIT_REQUESTS_PER_WINDOW", "Cost and safety limits", "API requests per user per window", default="60"),
+    EnvVar("LLM_MODEL_DELIBERATION", "Models", "model the personas speak with", default="claude-sonnet-4-5"),
+    EnvVar("LLM_MODEL_SUMMARY", "Models", "model for summaries and synthesis", default="claude-haiku-4-5"),
+    EnvVar("EMBEDDING_MODEL", "Models", "Voyage model for embeddings", default="voyage-3.5"),
+    EnvVar("FEATURE_VOTING", "Feature flags", "personas vote at the end of a session", default="true"),
+    EnvVar("FEATURE_EMBEDDINGS", "Feature flags", "store embeddings for similar-session search", default="true"),
+    EnvVar("FEATURE_KILL_SWITCH", "Feature flags", "users may kill a running session", default="true"),
+)  # fmt: skip
+
+OVERRIDABLE = frozenset(v.name for v in VARIABLES if v.default is not None)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the app reaches the services (the stack's published addresses)."""
+
+    postgres_host: str
+    postgres_port: int
+    database: str
+    redis_host: str
+    redis_port: int
+
+
+def check_overrides(overrides: Mapping[str, str]) -> None:
+    unknown = sorted(set(overrides) - OVERRIDABLE)
+    if unknown:
+        raise UsageError(
+            f"appSettings: {', '.join(unknown)} cannot be set; settable: {', '.join(sorted(OVERRIDABLE))}"
+        )
+    for name, value in overrides.items():
+        if "\n" in value or "\r" in value:
+            raise UsageError(f"appSettings: {name} must be a single line")
+
+
+def render(
+    stack: str,
+    secrets: Mapping[str, str],
+    at: Endpoints,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Every variable's value, in model order. ``secrets`` maps catalogue keys to values."""
+    overrides = dict(overrides or {})
+    check_overrides(overrides)
+    computed = {
+        "DATABASE_URL": connection_url(
+            "postgresql", APP_ROLE, secrets["postgresAppPassword"],
+            at.postgres_host, at.postgres_port, at.database,
+        ),
+        "REDIS_URL": connection_url(
+            "redis", APP_ROLE, secrets["redisAppPassword"], at.redis_host, at.redis_port, "0"
+        ),
+        "BO1_ENV": stack,
+        "SESSION_TTL_SECONDS": _ttl("session:"),
+        "CHECKPOINT_TTL_SECONDS": _ttl("checkpoint:"),
+        "RATE_LIMIT_WINDOW_SECONDS": _ttl("ratelimit:"),
+        "CACHE_TTL_SECONDS": _ttl("cache:"),
+    }  # fmt: skip
+    values = {}
+    for var in VARIABLES:
+        if var.secret_key:
+            values[var.name] = secrets[var.secret_key]
+        elif var.computed:
+            values[var.name] = computed[var.name]
+        else:
+            values[var.name] = overrides.get(var.name, str(var.default))
+    return values
+
+
+def env_file_text(stack: str, values: Mapping[str, str]) -> str:
+    """KEY=value lines (no quotes: docker --env-file, systemd and dotenv all read them)."""
+    lines = [
+        f"# Board of One environment for stack {stack}. Written by `bo1-infra bootstrap`; do not edit."
+    ]
+    for group in GROUPS:
+        lines.append(f"\n# {group}")
+        lines += [f"{v.name}={values[v.name]}" for v in VARIABLES if v.group == group]
+    return "\n".join(lines) + "\n"
+
+
+def render_doc() -> str:
+    """docs/ENVIRONMENT_VARIABLES.md, generated; tests/test_docs.py keeps the file equal to this."""
+    out = [
+        "# Environment variables",
+        "",
+        "Generated from `bootstrap/app_env.py` and `secrets/catalogue.toml` by",
+        "`bo1-infra docs env`; `tests/test_docs.py` fails when this file is out of date.",
+        "",
+        "`bo1-infra bootstrap` writes these variables to `secrets/.env.<stack>` (mode 0600,",
+        "gitignored, written atomically), and the Pulumi program exports the same values",
+        "as the secret stack output `appEnv`. Plain settings can be changed per stack with",
+        "`pulumi config set --path 'bo1-infra:appSettings.NAME' VALUE`.",
+    ]
+    for group in GROUPS:
+        out += [
+            "",
+            f"## {group}",
+            "",
+            "| variable | default | source | meaning |",
+            "|---|---|---|---|",
+        ]
+        for var in (v for v in VARIABLES if v.group == group):
+            if var.secret_key:
+                default, source = "(none)", f"secret `{var.secret_key}`"
+            elif var.computed:
+                default, source = "(computed)", var.computed
+            else:
+                default, source = f"`{var.default}`", "setting"
+            out.append(f"| `{var.name}` | {default} | {source} | {var.description} |")
+    out += _bootstrap_inputs()
+    return "\n".join(out) + "\n"
+
+
+def _bootstrap_inputs() -> list[str]:
+    from bootstrap import secret_catalogue
+
+    out = [
+        "",
+        "## Inputs of `bo1-infra bootstrap`",
+        "",
+        "The Pulumi hook sets these for the bootstrap process; secrets travel only in",
+        "the environment, never in argv. Run by hand, set them yourself.",
+        "",
+        "| variable | kind | meaning |",
+        "|---|---|---|",
+        "| `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` | connection | Postgres as the superuser (or `--dsn`) |",
+        "| `REDIS_URL` | connection | Redis as `bo1_ops` (or `--redis-url`) |",
+        "| `BO1_APP_SETTINGS` | setting | JSON object of plain settings overriding the defaults above |",
+        "| `BO1_POSTGRES_LOCAL_PSQL` | setting | command that opens psql as the superuser over the database's local socket, used only to re-key a rotated superuser password |",
+    ]  # fmt: skip
+    for spec in secret_catalogue.load().secrets:
+        out.append(f"| `{spec.env}` | {spec.kind} secret `{spec.key}` | {spec.description} |")
+    return out

@@ -1,0 +1,89 @@
+"""Give the database roles the passwords from stack secrets, without ever logging them.
+
+Only a role whose stored verifier does not match its password is altered, so
+a second run changes nothing. The ALTER runs with statement logging off for
+its transaction, and carries a verifier, never the plaintext.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Mapping
+
+import psycopg
+from psycopg import sql
+
+from bootstrap import scram
+from bootstrap.errors import Bo1Error, ConnectionFailed
+from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
+
+SUPERUSER = "postgres"
+ROLE_SECRETS = {
+    SUPERUSER: "postgresSuperuserPassword",
+    APP_ROLE: "postgresAppPassword",
+    SERVICE_ROLE: "postgresServicePassword",
+}
+# Off for the transaction that sets passwords: no statement text in the server log,
+# not even when the ALTER fails.
+_QUIET = (
+    "SET LOCAL log_statement = 'none'",
+    "SET LOCAL log_min_error_statement = 'panic'",
+    "SET LOCAL log_min_duration_statement = -1",
+)
+
+
+def sync_passwords(conn: psycopg.Connection, passwords: Mapping[str, str]) -> dict[str, str]:
+    """Set each role's password where it differs; returns role -> 'set' | 'unchanged'."""
+    with conn.transaction():
+        stored: dict[str, str | None] = dict(
+            conn.execute(
+                "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
+                [list(passwords)],
+            ).fetchall()
+        )
+        missing = sorted(set(passwords) - set(stored))
+        if missing:
+            raise Bo1Error(
+                f"role(s) {', '.join(missing)} do not exist; run `bo1-infra migrate up` first"
+            )
+        result = {}
+        for statement in _QUIET:
+            conn.execute(statement)
+        for role, password in passwords.items():
+            if scram.matches(stored[role], password):
+                result[role] = "unchanged"
+                continue
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(scram.verifier(password))
+                )
+            )
+            result[role] = "set"
+    return result
+
+
+def rekey_superuser_locally(local_psql: str, password: str) -> None:
+    """Set the superuser's password over the database's local socket (trust), via psql.
+
+    The Postgres image applies POSTGRES_PASSWORD_FILE only when it initializes an
+    empty volume, so after a rotation the stored password is the old one and TCP
+    logins with the new one fail. ``local_psql`` opens psql as the superuser on
+    the socket, e.g. ``docker exec -i bo1-dev-postgres psql -U postgres``. The
+    statement goes over stdin, never argv.
+    """
+    statements = [*(s.replace("SET LOCAL", "SET") for s in _QUIET)]
+    statements.append(f"ALTER ROLE {SUPERUSER} PASSWORD '{scram.verifier(password)}'")
+    try:
+        result = subprocess.run(
+            [*shlex.split(local_psql), "-v", "ON_ERROR_STOP=1", "-q", "-X"],
+            input=";\n".join(statements) + ";\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConnectionFailed(f"cannot run the local psql command ({local_psql}): {exc}") from None
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConnectionFailed(f"re-keying the superuser over the local socket failed: {reason}")

@@ -1,0 +1,57 @@
+"""``bo1-infra status``: one screen on the data layer: migrations, personas, Redis memory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from bootstrap import pg, redis_conn
+from bootstrap.migrate.files import discover, resolve_dir
+from bootstrap.migrate.plan import status as migration_status
+from bootstrap.migrate.runner import Migrator
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def status(args: argparse.Namespace) -> int:
+    password = os.environ.get("BO1_POSTGRES_SUPERUSER_PASSWORD")
+    with pg.connect(
+        args.dsn, wait=args.wait, overrides={"password": password} if password else None
+    ) as conn:
+        rows = migration_status(
+            discover(resolve_dir(args.migrations_dir)),
+            Migrator(conn, [], say=lambda _: None).applied(),
+        )
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE NOT is_active)"
+            " FROM personas"
+        ).fetchone()
+        where = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
+    applied = [r for r in rows if r.state != "pending"]
+    pending = [r for r in rows if r.state == "pending"]
+    latest = f"{applied[-1].version:04d}_{applied[-1].name}" if applied else "none"
+    print(f"Postgres {where}")
+    print(f"  migrations  {len(applied)} applied (latest {latest}), {len(pending)} pending")
+    changed = [r for r in rows if r.state in ("changed", "file missing")]
+    if changed:
+        print(f"  WARNING     {', '.join(f'{r.version}: {r.state}' for r in changed)}")
+    print(
+        f"  personas    {counts[0]} active, {counts[1]} inactive"
+        if counts
+        else "  personas    none"
+    )
+    with redis_conn.connect(redis_conn.resolve_url(args.redis_url), wait=args.wait) as r:
+        memory = r.info("memory")
+        persistence = r.info("persistence")
+        keys = r.dbsize()
+    used, limit = int(memory["used_memory"]), int(memory.get("maxmemory", 0))
+    share = f" ({used / limit:.1%})" if limit else ""
+    print(f"Redis {redis_conn.describe(redis_conn.resolve_url(args.redis_url))}")
+    print(
+        f"  memory      {_mb(used)} of {_mb(limit) if limit else 'no limit'}{share},"
+        f" policy {memory.get('maxmemory_policy')}"
+    )
+    print(f"  keys        {keys}; AOF {'on' if persistence.get('aof_enabled') else 'OFF'}")
+    return 0

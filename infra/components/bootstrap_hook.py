@@ -1,0 +1,101 @@
+"""The bootstrap hook: `bo1-infra bootstrap` as a pulumi-command resource after both containers.
+
+It runs on create, and again only when something it depends on changes: the
+migrations, the persona data, any secret (by a secret digest), or either
+container (a replaced container may sit on a fresh volume). An `up` with
+nothing changed runs nothing. Secrets reach the command through its
+environment, as secret inputs, never in its command line. `pulumi destroy`
+runs nothing: there is no delete command.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+
+from bootstrap.fingerprints import file_digest, files_digest, secrets_digest
+from bootstrap.migrate.files import resolve_dir
+from bootstrap.personas.catalogue import DEFAULT_FILE as PERSONAS_FILE
+from bootstrap.secret_catalogue import Catalogue
+from infra.components.container_service import ContainerService
+from infra.settings import StackSettings
+from infra.specs import postgres
+
+
+def bo1_infra_executable() -> Path:
+    """This project's `bo1-infra`: beside the Python running the program, whatever PATH says."""
+    path = Path(sys.executable).parent / "bo1-infra"
+    if not path.exists():
+        raise pulumi.RunError(
+            f"bo1-infra is not installed beside {sys.executable}; run `bash scripts/setup-venv.sh`"
+        )
+    return path
+
+
+class BootstrapHook(pulumi.ComponentResource):
+    run: command.local.Command
+
+    def __init__(
+        self,
+        name: str,
+        settings: StackSettings,
+        catalogue: Catalogue,
+        secrets: Mapping[str, pulumi.Output[str]],
+        redis_ops_url: pulumi.Output[str],
+        pg: ContainerService,
+        cache: ContainerService,
+        docker_host: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("bo1:infra:BootstrapHook", name, None, opts)
+        script = " ".join(
+            shlex.quote(part)
+            for part in (
+                str(bo1_infra_executable()),
+                "bootstrap",
+                "--stack",
+                settings.stack,
+                "--wait",
+                "120",
+            )
+        )
+        secret_env = {spec.env: secrets[spec.key] for spec in catalogue.secrets}
+        environment: dict[str, pulumi.Input[str]] = {
+            "PGHOST": "127.0.0.1" if settings.bind_address == "0.0.0.0" else settings.bind_address,
+            "PGPORT": str(settings.postgres_port),
+            "PGUSER": postgres.SUPERUSER,
+            "PGDATABASE": settings.postgres_database,
+            "REDIS_URL": redis_ops_url,
+            "BO1_APP_SETTINGS": json.dumps(settings.app_settings, sort_keys=True),
+            # Only for re-keying a rotated superuser password over the container's socket.
+            "BO1_POSTGRES_LOCAL_PSQL": (
+                f"docker exec -i {pg.container_name}"
+                f" psql -U {postgres.SUPERUSER} -d {settings.postgres_database}"
+            ),
+            **secret_env,
+        }
+        if docker_host:
+            environment["DOCKER_HOST"] = docker_host
+        digest: pulumi.Output[str] = pulumi.Output.all(**secrets).apply(secrets_digest)
+        secret_digest: pulumi.Output[str] = pulumi.Output.secret(digest)
+        self.run = command.local.Command(
+            f"{name}-run",
+            create=script,
+            update=script,
+            environment=environment,
+            triggers=[
+                files_digest(resolve_dir(None), "*.sql"),
+                file_digest(PERSONAS_FILE),
+                secret_digest,
+                pg.container.id,
+                cache.container.id,
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pg.container, cache.container]),
+        )
+        self.register_outputs({"stdout": self.run.stdout})
