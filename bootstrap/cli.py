@@ -9,6 +9,7 @@ stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -80,6 +81,62 @@ def _seed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     personas.set_defaults(command=_lazy("bootstrap.personas.commands", "personas"))
 
 
+def _redis_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        help="Redis URL as bo1_ops (default: $REDIS_URL); the password is never printed",
+    )
+
+
+def _stack_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("BO1_STACK", "dev"),
+        help="stack name (default: $BO1_STACK or dev)",
+    )
+    parser.add_argument(
+        "--env-file", help="the app env file (default: secrets/.env.<stack> in the project)"
+    )
+    parser.add_argument("--migrations-dir", help=argparse.SUPPRESS)
+
+
+def _operations_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    boot = sub.add_parser(
+        "bootstrap",
+        help="wait for the services, migrate, seed personas, set passwords, write the env file",
+        description="Secrets come from the BO1_* variables of secrets/catalogue.toml, never argv.",
+    )
+    _connection_args(boot)
+    boot.set_defaults(wait=60.0)
+    _redis_args(boot)
+    _stack_args(boot)
+    boot.add_argument("--personas-file", help=argparse.SUPPRESS)
+    boot.set_defaults(command=_lazy("bootstrap.run", "bootstrap"))
+
+    verify = sub.add_parser(
+        "verify", help="check the data layer end to end; non-zero on any failure"
+    )
+    _connection_args(verify)
+    _redis_args(verify)
+    _stack_args(verify)
+    verify.add_argument(
+        "--redis-maxmemory", default="256mb", help="expected Redis maxmemory (default 256mb)"
+    )
+    verify.set_defaults(command=_lazy("bootstrap.verify", "verify"))
+
+    status = sub.add_parser("status", help="one screen: migrations, personas, Redis memory")
+    _connection_args(status)
+    _redis_args(status)
+    status.add_argument("--migrations-dir", help=argparse.SUPPRESS)
+    status.set_defaults(command=_lazy("bootstrap.status", "status"))
+
+    docs = sub.add_parser("docs", help="generated documentation")
+    what = docs.add_subparsers(dest="what", required=True, metavar="{env}")
+    env = what.add_parser("env", help="docs/ENVIRONMENT_VARIABLES.md from the models")
+    env.add_argument("--write", action="store_true", help="write the file instead of printing it")
+    env.set_defaults(command=_lazy("bootstrap.docs", "env"))
+
+
 def _lazy(module: str, name: str) -> Command:
     def run(args: argparse.Namespace) -> int:
         import importlib
@@ -97,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
     _migrate_parser(sub)
     _seed_parser(sub)
+    _operations_parsers(sub)
     return parser
 
 
@@ -112,6 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bo1-infra: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A failure we did not foresee still gets one line, never a traceback
+        # (BO1_DEBUG=1 shows it). Library messages carry no passwords, and URLs are masked.
+        if os.environ.get("BO1_DEBUG"):
+            raise
+        from bootstrap.pg import mask_password
+
+        where = type(exc).__module__.split(".")[0]
+        print(
+            f"bo1-infra: error: {where}: {mask_password(' '.join(str(exc).split()))}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
+import redis
+
 from bootstrap import pg, redis_conn
+from bootstrap.errors import ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.plan import status as migration_status
 from bootstrap.migrate.runner import Migrator
@@ -43,9 +46,14 @@ def status(args: argparse.Namespace) -> int:
         else "  personas    none"
     )
     with redis_conn.connect(redis_conn.resolve_url(args.redis_url), wait=args.wait) as r:
-        memory = r.info("memory")
-        persistence = r.info("persistence")
-        keys = r.dbsize()
+        try:
+            memory = r.info("memory")
+            persistence = r.info("persistence")
+            keys = r.dbsize()
+        except redis.exceptions.NoPermissionError:
+            raise ConnectionFailed(
+                "the Redis user in REDIS_URL may not run INFO; status needs bo1_ops"
+            ) from None
     used, limit = int(memory["used_memory"]), int(memory.get("maxmemory", 0))
     share = f" ({used / limit:.1%})" if limit else ""
     print(f"Redis {redis_conn.describe(redis_conn.resolve_url(args.redis_url))}")

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import redis
@@ -144,6 +145,22 @@ def redis_checks(ops: redis.Redis, maxmemory: str) -> list[Check]:
     ]
 
 
+def anonymous_redis_check(ops_url: str) -> Check:
+    """Nobody gets in without a user and password: the default user is disabled."""
+    parts = urlsplit(ops_url)
+    anonymous = redis.Redis(
+        host=parts.hostname or "127.0.0.1", port=parts.port or 6379, socket_timeout=5
+    )
+    try:
+        with anonymous:
+            anonymous.get("session:bo1-verify")
+    except redis.AuthenticationError:
+        return Check("redis default user", True, "anonymous access refused")
+    except redis.ResponseError as exc:
+        return Check("redis default user", "NOAUTH" in str(exc) or "NOPERM" in str(exc), str(exc))
+    return Check("redis default user", False, "anonymous GET was allowed")
+
+
 def app_checks(database_url: str, redis_url: str) -> list[Check]:
     return [_app_postgres(database_url), _app_redis(redis_url)]
 
@@ -221,13 +238,15 @@ def verify(args: argparse.Namespace) -> int:
     )
     with conn:
         checks = postgres_checks(conn, args.migrations_dir)
-    with redis_conn.connect(redis_conn.resolve_url(args.redis_url), wait=args.wait) as ops:
+    ops_url = redis_conn.resolve_url(args.redis_url)
+    with redis_conn.connect(ops_url, wait=args.wait) as ops:
         try:
             checks += redis_checks(ops, args.redis_maxmemory)
         except redis.exceptions.NoPermissionError as exc:
             raise ConnectionFailed(
                 f"the Redis user cannot read the config ({exc}); use bo1_ops"
             ) from None
+    checks.append(anonymous_redis_check(ops_url))
     checks += app_checks(env.get("DATABASE_URL", ""), env.get("REDIS_URL", ""))
     width = max(len(c.name) for c in checks)
     print(f"{'check':<{width}}  result  detail")

@@ -21,7 +21,7 @@ from infra.specs import postgres, redis
 from tests.support.ports import free_port
 from tests.support.postgres_server import running_postgres
 from tests.support.pulumi_harness import stack_config
-from tests.support.redis_server import RedisProcess, running_redis
+from tests.support.redis_server import RedisProcess, running_redis, running_stack_redis
 
 STACKS = ("dev", "staging", "prod")
 PASSWORDS = {
@@ -40,14 +40,7 @@ def stack_redis(
     request: pytest.FixtureRequest, scratch_root: Path
 ) -> Iterator[tuple[StackSettings, RedisProcess]]:
     settings = settings_for(request.param)
-    workdir = scratch_root / f"redis-{request.param}"
-    workdir.mkdir()
-    acl = workdir / "users.acl"
-    acl.write_text(redis.render_acl(PASSWORDS))
-    conf = redis.render_conf(settings, aclfile=str(acl), data_dir=str(workdir))
-    with running_redis(
-        workdir, conf, password=PASSWORDS["redisOpsPassword"], username=redis.OPS_USER
-    ) as proc:
+    with running_stack_redis(scratch_root / f"redis-{request.param}", settings, PASSWORDS) as proc:
         yield settings, proc
 
 

@@ -76,8 +76,27 @@ def test_deploying_doc_lists_every_setting_with_its_default() -> None:
     text = (DOCS / "DEPLOYING.md").read_text()
     documented = {row[0]: row[1] for row in all_tables_rows(section(text, "## Settings"))}
     actual = {
-        f"{PROJECT}:{field.alias}": str(field.default)
+        f"{PROJECT}:{field.alias}": str(field.get_default(call_default_factory=True))
         for name, field in StackSettings.model_fields.items()
         if name != "stack"
     }
     assert documented == actual
+
+
+def test_environment_variables_doc_is_generated_from_the_models() -> None:
+    from bootstrap.app_env import render_doc
+
+    assert (DOCS / "ENVIRONMENT_VARIABLES.md").read_text() == render_doc(), (
+        "docs/ENVIRONMENT_VARIABLES.md is stale: run `bo1-infra docs env --write`"
+    )
+
+
+def test_every_catalogue_secret_and_app_variable_is_in_the_environment_doc() -> None:
+    from bootstrap.app_env import VARIABLES
+    from bootstrap.secret_catalogue import load
+
+    text = (DOCS / "ENVIRONMENT_VARIABLES.md").read_text()
+    for var in VARIABLES:
+        assert f"| `{var.name}` |" in text
+    for spec in load().secrets:
+        assert f"| `{spec.env}` |" in text

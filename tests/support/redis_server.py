@@ -131,3 +131,23 @@ def _wait_ready(server: RedisServer, proc: subprocess.Popen[bytes], timeout: flo
         if time.monotonic() > deadline:
             raise TimeoutError(f"redis-server did not answer within {timeout} s")
         time.sleep(0.05)
+
+
+@contextmanager
+def running_stack_redis(
+    workdir: Path, settings: object, passwords: dict[str, str]
+) -> Iterator[RedisProcess]:
+    """redis-server started exactly as the stack's container: the rendered redis.conf and ACL file.
+
+    The harness itself logs in as bo1_ops. ``settings`` is an infra StackSettings.
+    """
+    from infra.specs import redis as redis_spec
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    acl = workdir / "users.acl"
+    acl.write_text(redis_spec.render_acl(passwords))
+    conf = redis_spec.render_conf(settings, aclfile=str(acl), data_dir=str(workdir))  # type: ignore[arg-type]
+    with running_redis(
+        workdir, conf, password=passwords["redisOpsPassword"], username=redis_spec.OPS_USER
+    ) as proc:
+        yield proc

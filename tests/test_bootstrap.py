@@ -1,0 +1,440 @@
+"""`bo1-infra bootstrap`, `verify` and `status` against real PostgreSQL 15 + pgvector and Redis 7.
+
+These tests run on a cluster of their own, with log_statement = all, so that the
+server log can be searched for secrets too; role passwords are cluster-wide and
+rotating them must not disturb the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bootstrap.secret_catalogue import load as load_catalogue
+from infra.settings import from_config
+from tests.support.cli import assert_one_line_error, run_cli
+from tests.support.databases import temp_database
+from tests.support.ports import free_port
+from tests.support.postgres_server import PostgresServer, running_postgres
+from tests.support.pulumi_harness import stack_config
+from tests.support.redis_server import RedisProcess, running_stack_redis
+
+CATALOGUE = load_catalogue()
+
+
+def fresh_secrets(superuser_password: str) -> dict[str, str]:
+    """A value for every catalogue secret; the superuser's is the cluster's own."""
+    values = {s.key: f"{s.key}-{secrets.token_urlsafe(12)}" for s in CATALOGUE.secrets}
+    values["postgresSuperuserPassword"] = superuser_password
+    return values
+
+
+@pytest.fixture(scope="module")
+def cluster(scratch_root: Path) -> Iterator[PostgresServer]:
+    with running_postgres(scratch_root / "boot-pg", settings={"log_statement": "all"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack_secrets(cluster: PostgresServer) -> dict[str, str]:
+    return fresh_secrets(cluster.password)
+
+
+@pytest.fixture(scope="module")
+def redis_proc(scratch_root: Path, stack_secrets: dict[str, str]) -> Iterator[RedisProcess]:
+    settings = from_config("dev", stack_config("dev"))
+    with running_stack_redis(scratch_root / "boot-redis", settings, stack_secrets) as proc:
+        yield proc
+
+
+@pytest.fixture
+def database(cluster: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    with temp_database(cluster, request.node.name) as name:
+        yield name
+
+
+def environment(
+    server: PostgresServer, db: str, redis_proc: RedisProcess, values: dict[str, str]
+) -> dict[str, str]:
+    """What the Pulumi hook gives bootstrap: PG* (no password), REDIS_URL as bo1_ops, BO1_* secrets."""
+    env = {
+        "PGHOST": server.host,
+        "PGPORT": str(server.port),
+        "PGUSER": "postgres",
+        "PGDATABASE": db,
+    }
+    env["REDIS_URL"] = redis_proc.server.url("bo1_ops", values["redisOpsPassword"])
+    env |= {s.env: values[s.key] for s in CATALOGUE.secrets}
+    return env
+
+
+@pytest.fixture
+def env(
+    cluster: PostgresServer,
+    database: str,
+    redis_proc: RedisProcess,
+    stack_secrets: dict[str, str],
+    tmp_path: Path,
+) -> dict[str, str]:
+    return environment(cluster, database, redis_proc, stack_secrets)
+
+
+def boot(env: dict[str, str], env_file: Path, *extra: str) -> tuple[int, str, str]:
+    result = run_cli(
+        "bootstrap", "--stack", "dev", "--env-file", str(env_file), "--wait", "5", *extra, env=env
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def read_env(path: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+
+def can_login(server: PostgresServer, db: str, user: str, password: str) -> bool:
+    try:
+        psycopg.connect(server.dsn(db, user=user, password=password), connect_timeout=5).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+# -- the full cycle ------------------------------------------------------------------
+
+
+def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
+    cluster: PostgresServer,
+    database: str,
+    env: dict[str, str],
+    stack_secrets: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / "app.env"
+    rc, out, err = boot(env, env_file)
+    assert rc == 0, err
+    assert "Migrations: 3 applied" in out
+    assert "Personas: 45 inserted" in out
+    assert "App env file" in out and "written" in out
+
+    verified = run_cli("verify", "--env-file", str(env_file), env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "FAIL" not in verified.stdout
+    assert "12 of 12 checks passed." in verified.stdout
+
+    before = (env_file.stat().st_ino, env_file.stat().st_mtime_ns)
+    with psycopg.connect(cluster.dsn(database)) as conn:
+        verifiers = conn.execute(
+            "SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE 'bo1%' ORDER BY 1"
+        ).fetchall()
+    rc, out, err = boot(env, env_file)
+    assert rc == 0, err
+    assert "Migrations: 0 applied" in out
+    assert "45 unchanged" in out
+    assert "Role passwords: postgres unchanged, bo1_app unchanged, bo1_service unchanged." in out
+    assert out.strip().endswith("Bootstrap of stack dev: done, nothing changed.")
+    assert (env_file.stat().st_ino, env_file.stat().st_mtime_ns) == before
+    with psycopg.connect(cluster.dsn(database)) as conn:
+        assert (
+            conn.execute(
+                "SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE 'bo1%' ORDER BY 1"
+            ).fetchall()
+            == verifiers
+        )
+
+
+def test_env_file_is_private_complete_and_works(
+    cluster: PostgresServer,
+    database: str,
+    env: dict[str, str],
+    stack_secrets: dict[str, str],
+    redis_proc: RedisProcess,
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / "secrets" / ".env.dev"
+    assert boot(env, env_file)[0] == 0
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = read_env(env_file)
+    assert values["ANTHROPIC_API_KEY"] == stack_secrets["anthropicApiKey"]
+    assert values["VOYAGE_API_KEY"] == stack_secrets["voyageApiKey"]
+    assert values["BO1_ENV"] == "dev"
+    assert values["SESSION_TTL_SECONDS"] == "604800"
+    with psycopg.connect(values["DATABASE_URL"]) as app:
+        assert app.execute("SELECT current_user").fetchone() == ("bo1_app",)
+    import redis
+
+    with redis.Redis.from_url(values["REDIS_URL"]) as r:
+        assert r.set("session:from-env-file", "1", ex=10)
+    assert [p.name for p in env_file.parent.iterdir()] == [".env.dev"]  # no temp file left behind
+
+
+def test_app_settings_override_defaults(env: dict[str, str], tmp_path: Path) -> None:
+    env_file = tmp_path / "app.env"
+    assert (
+        boot(
+            {
+                **env,
+                "BO1_APP_SETTINGS": '{"LOG_LEVEL": "DEBUG", "MAX_COST_PER_SESSION_USD": "5.00"}',
+            },
+            env_file,
+        )[0]
+        == 0
+    )
+    values = read_env(env_file)
+    assert (values["LOG_LEVEL"], values["MAX_COST_PER_SESSION_USD"]) == ("DEBUG", "5.00")
+
+
+# -- rotation ---------------------------------------------------------------------
+
+
+def test_rotating_a_role_password_lets_the_new_one_in_and_keeps_the_old_one_out(
+    cluster: PostgresServer, database: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    env_file = tmp_path / "app.env"
+    old = env["BO1_POSTGRES_APP_PASSWORD"]
+    assert boot(env, env_file)[0] == 0
+    assert can_login(cluster, database, "bo1_app", old)
+    new = "Rotated-" + secrets.token_urlsafe(12)
+    rc, out, err = boot({**env, "BO1_POSTGRES_APP_PASSWORD": new}, env_file)
+    assert rc == 0, err
+    assert "bo1_app set" in out and "bo1_service unchanged" in out
+    assert can_login(cluster, database, "bo1_app", new)
+    assert not can_login(cluster, database, "bo1_app", old)
+    assert new in read_env(env_file)["DATABASE_URL"]
+    assert boot(env, env_file)[0] == 0  # rotate back for the other tests of this module
+
+
+def test_rotating_the_superuser_rekeys_it_over_the_local_socket(
+    scratch_root: Path, redis_proc: RedisProcess, stack_secrets: dict[str, str], tmp_path: Path
+) -> None:
+    # The Postgres image reads its password file only on an empty volume; after a
+    # rotation the stored password is the old one, and bootstrap must still get in.
+    with running_postgres(scratch_root / "rotate-pg") as server:
+        values = {
+            **stack_secrets,
+            "postgresSuperuserPassword": "New-Superuser-" + secrets.token_hex(8),
+        }
+        env = environment(server, "postgres", redis_proc, values)
+        env_file = tmp_path / "app.env"
+        refused = run_cli("bootstrap", "--stack", "dev", "--env-file", str(env_file), env=env)
+        assert_one_line_error(refused, "password authentication failed", '"postgres"')
+        assert values["postgresSuperuserPassword"] not in refused.stderr
+
+        socket_dir = server.datadir.parent
+        env["BO1_POSTGRES_LOCAL_PSQL"] = (
+            f"{server.bin('psql')} -h {socket_dir} -p {server.port} -U postgres -d postgres"
+        )
+        rc, out, err = boot(env, env_file)
+        assert rc == 0, err
+        assert "password re-keyed over the local socket" in out
+        assert can_login(server, "postgres", "postgres", values["postgresSuperuserPassword"])
+        assert not can_login(server, "postgres", "postgres", server.password)
+        assert boot(env, env_file)[1].strip().endswith("nothing changed.")
+
+
+# -- secrets never printed ----------------------------------------------------------
+
+
+def test_no_command_ever_prints_a_secret(
+    cluster: PostgresServer,
+    database: str,
+    env: dict[str, str],
+    stack_secrets: dict[str, str],
+    redis_proc: RedisProcess,
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / "app.env"
+    dead = free_port()
+    wrong = {**env, "BO1_POSTGRES_SUPERUSER_PASSWORD": "Wrong-Superuser-Pw-77"}
+    runs = [
+        run_cli("bootstrap", "--env-file", str(env_file), env=env),
+        run_cli("bootstrap", "--env-file", str(env_file), env=env),
+        run_cli("verify", "--env-file", str(env_file), env=env),
+        run_cli("status", env=env),
+        run_cli(
+            "migrate",
+            "status",
+            env={**env, "PGPASSWORD": stack_secrets["postgresSuperuserPassword"]},
+        ),
+        run_cli(
+            "seed",
+            "personas",
+            "--dry-run",
+            env={**env, "PGPASSWORD": stack_secrets["postgresSuperuserPassword"]},
+        ),
+        # ...and the failing ones
+        run_cli("bootstrap", "--env-file", str(env_file), env=wrong),
+        run_cli("verify", "--env-file", str(env_file), env=wrong),
+        run_cli(
+            "bootstrap",
+            "--env-file",
+            str(env_file),
+            "--wait",
+            "0",
+            env={**env, "PGPORT": str(dead)},
+        ),
+        run_cli(
+            "bootstrap",
+            "--env-file",
+            str(env_file),
+            "--wait",
+            "0",
+            env={
+                **env,
+                "REDIS_URL": f"redis://bo1_ops:{stack_secrets['redisOpsPassword']}@127.0.0.1:{dead}/0",
+            },
+        ),
+        run_cli(
+            "bootstrap",
+            "--env-file",
+            str(env_file),
+            env={**env, "REDIS_URL": redis_proc.server.url("bo1_ops", "Wrong-Redis-Pw-55")},
+        ),
+        run_cli(
+            "bootstrap",
+            "--env-file",
+            str(env_file),
+            env={k: v for k, v in env.items() if k != "BO1_VOYAGE_API_KEY"},
+        ),
+        run_cli(
+            "status",
+            env={
+                **env,
+                "REDIS_URL": redis_proc.server.url("bo1_app", stack_secrets["redisAppPassword"]),
+            },
+        ),
+    ]
+    assert [r.returncode for r in runs][:6] == [0] * 6
+    assert all(r.returncode != 0 for r in runs[6:12])
+    forbidden = [*stack_secrets.values(), "Wrong-Superuser-Pw-77", "Wrong-Redis-Pw-55"]
+    for result in runs:
+        for value in forbidden:
+            assert value not in result.stdout + result.stderr, (result.args, value)
+        assert "Traceback" not in result.stderr, result.stderr
+    # The server log (log_statement = all) holds neither the passwords nor their verifiers.
+    log = cluster.logfile.read_text()
+    assert "ALTER ROLE bo1_owner" in log  # statements really are logged here...
+    assert re.search(r"PASSWORD\s+'", log, re.IGNORECASE) is None and "SCRAM-SHA-256$" not in log
+    assert not any(value in log for value in forbidden)
+
+
+# -- bad input -------------------------------------------------------------------
+
+
+def test_missing_secrets_are_all_listed(env: dict[str, str], tmp_path: Path) -> None:
+    partial = {
+        k: v
+        for k, v in env.items()
+        if k not in ("BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY", "BO1_REDIS_OPS_PASSWORD")
+    }
+    result = run_cli("bootstrap", "--env-file", str(tmp_path / "e"), env=partial)
+    line = assert_one_line_error(
+        result,
+        "3 secret(s) missing",
+        "BO1_ANTHROPIC_API_KEY",
+        "BO1_VOYAGE_API_KEY",
+        "BO1_REDIS_OPS_PASSWORD",
+    )
+    assert result.returncode == 2, line
+    assert not (tmp_path / "e").exists()
+
+
+def test_wrong_password_names_the_user_not_the_password(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_cli(
+        "bootstrap",
+        "--env-file",
+        str(tmp_path / "e"),
+        env={**env, "BO1_POSTGRES_SUPERUSER_PASSWORD": "Nope-123"},
+    )
+    assert_one_line_error(
+        result, "password authentication failed", '"postgres"', "check the password"
+    )
+
+
+def test_unreachable_services_get_a_clear_error_after_the_bounded_wait(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    dead = free_port()
+    pg = run_cli(
+        "bootstrap",
+        "--env-file",
+        str(tmp_path / "e"),
+        "--wait",
+        "1",
+        env={**env, "PGPORT": str(dead)},
+    )
+    assert_one_line_error(pg, f"127.0.0.1:{dead}", "after waiting 1 s")
+    rd = run_cli(
+        "bootstrap",
+        "--env-file",
+        str(tmp_path / "e"),
+        "--wait",
+        "1",
+        env={**env, "REDIS_URL": f"redis://bo1_ops:x@127.0.0.1:{dead}/0"},
+    )
+    assert_one_line_error(rd, f"Redis at 127.0.0.1:{dead}", "after waiting 1 s")
+
+
+def test_wrong_redis_password_is_named_without_the_password(
+    env: dict[str, str], redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "bootstrap",
+        "--env-file",
+        str(tmp_path / "e"),
+        env={**env, "REDIS_URL": redis_proc.server.url("bo1_ops", "Bad-Pw-9")},
+    )
+    assert_one_line_error(result, "refused the login", "as bo1_ops")
+    assert "Bad-Pw-9" not in result.stderr
+
+
+def test_non_ascii_password_is_refused_up_front(env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli(
+        "bootstrap",
+        "--env-file",
+        str(tmp_path / "e"),
+        env={**env, "BO1_POSTGRES_APP_PASSWORD": "pässwörd"},
+    )
+    assert_one_line_error(result, "BO1_POSTGRES_APP_PASSWORD", "printable ASCII")
+    assert "pässwörd" not in result.stderr
+
+
+# -- verify and status ---------------------------------------------------------------
+
+
+def test_verify_fails_loudly_when_something_is_wrong(
+    cluster: PostgresServer, database: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    env_file = tmp_path / "app.env"
+    assert boot(env, env_file)[0] == 0
+    with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
+        conn.execute("ALTER TABLE votes NO FORCE ROW LEVEL SECURITY")
+        conn.execute("UPDATE personas SET is_active = false WHERE code = 'devils_advocate'")
+    result = run_cli("verify", "--env-file", str(env_file), "--redis-maxmemory", "512mb", env=env)
+    assert result.returncode == 1
+    failed = {line.split()[0] for line in result.stdout.splitlines() if " FAIL " in f" {line} "}
+    assert {"row-level", "personas", "redis"} <= failed or {"row-level", "personas"} <= failed, (
+        result.stdout
+    )
+    assert "not enforced: votes.votes_user_isolation" in result.stdout
+    assert "44 active" in result.stdout
+    assert "(want 536870912)" in result.stdout
+
+
+def test_status_is_one_screen(env: dict[str, str], tmp_path: Path) -> None:
+    assert boot(env, tmp_path / "app.env")[0] == 0
+    out = run_cli("status", env=env).stdout
+    assert "migrations  3 applied (latest 0003_persona_catalogue), 0 pending" in out
+    assert "personas    45 active, 0 inactive" in out
+    assert "of 256.0 MB" in out and "policy allkeys-lru" in out and "AOF on" in out
+    assert len(out.splitlines()) <= 10
