@@ -147,19 +147,28 @@ def _lazy(module: str, name: str) -> Command:
     return run
 
 
-def build_parser() -> argparse.ArgumentParser:
+_BUILDERS = {
+    "migrate": _migrate_parser,
+    "seed": _seed_parser,
+    **dict.fromkeys(("bootstrap", "verify", "status", "docs"), _operations_parsers),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s part when it is known (argparse setup costs a few ms)."""
     parser = argparse.ArgumentParser(
         prog="bo1-infra", description="Bootstrap and operate the Board of One data layer."
     )
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    _migrate_parser(sub)
-    _seed_parser(sub)
-    _operations_parsers(sub)
+    builders = [_BUILDERS[command]] if command in _BUILDERS else dict.fromkeys(_BUILDERS.values())
+    for build in builders:
+        build(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     from bootstrap.errors import Bo1Error
 
     try:

@@ -7,8 +7,6 @@ its transaction, and carries a verifier, never the plaintext.
 
 from __future__ import annotations
 
-import shlex
-import subprocess
 from collections.abc import Mapping
 
 import psycopg
@@ -47,19 +45,21 @@ def sync_passwords(conn: psycopg.Connection, passwords: Mapping[str, str]) -> di
             raise Bo1Error(
                 f"role(s) {', '.join(missing)} do not exist; run `bo1-infra migrate up` first"
             )
-        result = {}
-        for statement in _QUIET:
-            conn.execute(statement)
+        result = {
+            role: "unchanged" if scram.matches(stored[role], password) else "set"
+            for role, password in passwords.items()
+        }
+        if "set" in result.values():
+            for statement in _QUIET:
+                conn.execute(statement)
         for role, password in passwords.items():
-            if scram.matches(stored[role], password):
-                result[role] = "unchanged"
+            if result[role] == "unchanged":
                 continue
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(scram.verifier(password))
                 )
             )
-            result[role] = "set"
     return result
 
 
@@ -72,6 +72,9 @@ def rekey_superuser_locally(local_psql: str, password: str) -> None:
     the socket, e.g. ``docker exec -i bo1-dev-postgres psql -U postgres``. The
     statement goes over stdin, never argv.
     """
+    import shlex
+    import subprocess
+
     statements = [*(s.replace("SET LOCAL", "SET") for s in _QUIET)]
     statements.append(f"ALTER ROLE {SUPERUSER} PASSWORD '{scram.verifier(password)}'")
     try:

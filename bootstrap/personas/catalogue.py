@@ -1,124 +1,44 @@
-"""The persona data file: a pydantic model that validates the whole file before any write.
+"""The persona catalogue as plain records, loaded from the validated data file.
 
-Errors are one line naming the persona by position and code, and the field (wrapped here)::
-
-    personas.json: personas[12] (code 'cfo_advisor'), field 'expertise':
-    String should have at most 500 characters
+Validation (bootstrap/personas/schema.py, pydantic) runs whenever the file's
+content is new; identical content reuses the earlier result without importing
+pydantic (bootstrap/validated.py).
 """
 
 from __future__ import annotations
 
-import json
-import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-
+from bootstrap import validated
 from bootstrap.errors import PersonaFileError
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "data" / "personas.json"
-
-Category = Literal[
-    "strategy", "finance", "legal", "product", "engineering", "security", "growth", "sales",
-    "operations", "people", "ethics", "research", "data", "community", "facilitation",
-]  # fmt: skip
-
-# Prompts define how an expert thinks and argues: a name and one line is not a persona.
-MIN_PROMPT_CHARS = 200
-MIN_PROMPT_SENTENCES = 3
-_SENTENCE_END = re.compile(r"[.!?](\s|$)")
+SCHEMA = Path(__file__).with_name("schema.py")
 
 
-class Persona(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    code: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=50)]
-    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    category: Category
-    expertise: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    system_prompt: Annotated[str, StringConstraints(min_length=MIN_PROMPT_CHARS, max_length=8000)]
+@dataclass(frozen=True)
+class Persona:
+    code: str
+    name: str
+    category: str
+    expertise: str
+    system_prompt: str
     is_active: bool = True
-
-    @field_validator("system_prompt")
-    @classmethod
-    def _has_substance(cls, prompt: str) -> str:
-        sentences = len(_SENTENCE_END.findall(prompt))
-        if sentences < MIN_PROMPT_SENTENCES:
-            raise ValueError(
-                f"needs at least {MIN_PROMPT_SENTENCES} sentences defining the expert's lens,"
-                f" has {sentences}"
-            )
-        return prompt
-
-
-class PersonaFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    personas: Annotated[list[Persona], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _unique_codes(self) -> PersonaFile:
-        first_seen: dict[str, int] = {}
-        for index, persona in enumerate(self.personas):
-            if persona.code in first_seen:
-                raise ValueError(
-                    f"personas[{index}] (code {persona.code!r}), field 'code': duplicate code, "
-                    f"already used by personas[{first_seen[persona.code]}]"
-                )
-            first_seen[persona.code] = index
-        return self
 
 
 def load(path: Path = DEFAULT_FILE) -> list[Persona]:
-    """Read and validate the whole file; any problem raises PersonaFileError naming it."""
+    """Every persona of the file, validated; any problem raises PersonaFileError naming it."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as exc:
         raise PersonaFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise PersonaFileError(f"{path}: not UTF-8 text: {exc.reason}") from None
-    except json.JSONDecodeError as exc:
-        raise PersonaFileError(
-            f"{path.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    try:
-        return list(PersonaFile.model_validate(raw).personas)
-    except ValidationError as exc:
-        raise PersonaFileError(f"{path.name}: {_describe(exc, raw)}") from None
+    records = validated.load(path, raw, SCHEMA, lambda data: _validate(data, path.name))
+    return [Persona(**record) for record in records]
 
 
-def _describe(exc: ValidationError, raw: Any) -> str:
-    problems = [_one(error, raw) for error in exc.errors()]
-    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-    return "; ".join(problems[:3]) + more
+def _validate(raw: bytes, name: str) -> list[dict[str, Any]]:
+    from bootstrap.personas import schema
 
-
-def _one(error: Any, raw: Any) -> str:
-    loc = tuple(error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if len(loc) >= 2 and loc[0] == "personas" and isinstance(loc[1], int):
-        index = loc[1]
-        field = ".".join(str(part) for part in loc[2:]) or "entry"
-        return f"personas[{index}] ({_code_of(raw, index)}), field {field!r}: {message}"
-    if loc:
-        return f"field {'.'.join(map(str, loc))!r}: {message}"
-    if error["type"] == "model_type":
-        return 'the file must be a JSON object like {"personas": [...]}'
-    return message  # whole-file checks already name the persona
-
-
-def _code_of(raw: Any, index: int) -> str:
-    try:
-        code = raw["personas"][index]["code"]
-    except (KeyError, IndexError, TypeError):
-        return "no code"
-    return f"code {code!r}" if isinstance(code, str) else "no code"
+    return schema.validate(raw, name)
