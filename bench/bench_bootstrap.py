@@ -47,7 +47,9 @@ def main() -> int:
         with running_postgres(workdir / "pg") as server:
             values = {s.key: secrets.token_urlsafe(18) for s in catalogue.secrets}
             values["postgresSuperuserPassword"] = server.password
-            with running_stack_redis(workdir / "redis", from_config("dev", {}), values) as redis_proc:
+            with running_stack_redis(
+                workdir / "redis", from_config("dev", {}), values
+            ) as redis_proc:
                 base = {
                     "PGHOST": server.host, "PGPORT": str(server.port), "PGUSER": "postgres",
                     "REDIS_URL": redis_proc.server.url("bo1_ops", values["redisOpsPassword"]),
@@ -80,10 +82,16 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"bo1-infra bootstrap benchmark, {rounds} interleaved rounds:")
     medians = report(samples)
-    ratio = medians["bootstrap (nothing changed)"] / medians["floor: psycopg+redis, 1 query, 1 PING"]
+    ratio = (
+        medians["bootstrap (nothing changed)"] / medians["floor: psycopg+redis, 1 query, 1 PING"]
+    )
     first = medians["bootstrap (empty database)"]
-    print(f"  no-op bootstrap / floor = {ratio:.2f}x ({'meets' if ratio <= NOOP_TARGET else 'MISSES'} the {NOOP_TARGET}x target)")
-    print(f"  first bootstrap = {first:.2f} s ({'meets' if first <= FIRST_TARGET_S else 'MISSES'} the {FIRST_TARGET_S} s target)")
+    print(
+        f"  no-op bootstrap / floor = {ratio:.2f}x ({'meets' if ratio <= NOOP_TARGET else 'MISSES'} the {NOOP_TARGET}x target)"
+    )
+    print(
+        f"  first bootstrap = {first:.2f} s ({'meets' if first <= FIRST_TARGET_S else 'MISSES'} the {FIRST_TARGET_S} s target)"
+    )
     return 0 if ratio <= NOOP_TARGET and first <= FIRST_TARGET_S else 1
 
 
