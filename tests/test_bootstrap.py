@@ -438,3 +438,15 @@ def test_status_is_one_screen(env: dict[str, str], tmp_path: Path) -> None:
     assert "personas    45 active, 0 inactive" in out
     assert "of 256.0 MB" in out and "policy allkeys-lru" in out and "AOF on" in out
     assert len(out.splitlines()) <= 10
+
+
+def test_rendered_env_files_are_gitignored() -> None:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("secrets/.env.dev", "secrets/.env.prod", "secrets/.env.dev.tmp"):
+        assert subprocess.run(["git", "check-ignore", "-q", name], cwd=root).returncode == 0, name
+    assert (
+        subprocess.run(["git", "check-ignore", "-q", "secrets/catalogue.toml"], cwd=root).returncode
+        == 1
+    )
