@@ -23,7 +23,8 @@ def write_secret_file(path: Path, text: str) -> bool:
                 path.chmod(0o600)
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # Named like the target (".env.dev.XXXX.tmp"), so the same ignore rule covers it.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
         try:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w") as handle:

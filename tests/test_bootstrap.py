@@ -444,7 +444,8 @@ def test_rendered_env_files_are_gitignored() -> None:
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
-    for name in ("secrets/.env.dev", "secrets/.env.prod", "secrets/.env.dev.tmp"):
+    # ...and so is the temp file a crash could leave behind (write_secret_file's naming).
+    for name in ("secrets/.env.dev", "secrets/.env.prod", "secrets/.env.dev.k2j4x9_a.tmp"):
         assert subprocess.run(["git", "check-ignore", "-q", name], cwd=root).returncode == 0, name
     assert (
         subprocess.run(["git", "check-ignore", "-q", "secrets/catalogue.toml"], cwd=root).returncode
