@@ -2,7 +2,7 @@
 
 One model serves three readers: ``bo1-infra bootstrap`` writes it to the env
 file, the Pulumi program exports it as a secret output, and
-docs/ENVIRONMENT_VARIABLES.md is generated from it (``render_doc``).
+docs/ENVIRONMENT_VARIABLES.md is generated from it (``bootstrap.docs.render_env_doc``).
 """
 
 from __future__ import annotations
@@ -135,58 +135,3 @@ def env_file_text(stack: str, values: Mapping[str, str]) -> str:
         lines.append(f"\n# {group}")
         lines += [f"{v.name}={values[v.name]}" for v in VARIABLES if v.group == group]
     return "\n".join(lines) + "\n"
-
-
-def render_doc() -> str:
-    """docs/ENVIRONMENT_VARIABLES.md, generated; tests/test_docs.py keeps the file equal to this."""
-    out = [
-        "# Environment variables",
-        "",
-        "Generated from `bootstrap/app_env.py` and `secrets/catalogue.toml` by",
-        "`bo1-infra docs env`; `tests/test_docs.py` fails when this file is out of date.",
-        "",
-        "`bo1-infra bootstrap` writes these variables to `secrets/.env.<stack>` (mode 0600,",
-        "gitignored, written atomically), and the Pulumi program exports the same values",
-        "as the secret stack output `appEnv`. Plain settings can be changed per stack with",
-        "`pulumi config set --path 'bo1-infra:appSettings.NAME' VALUE`.",
-    ]
-    for group in GROUPS:
-        out += [
-            "",
-            f"## {group}",
-            "",
-            "| variable | default | source | meaning |",
-            "|---|---|---|---|",
-        ]
-        for var in (v for v in VARIABLES if v.group == group):
-            if var.secret_key:
-                default, source = "(none)", f"secret `{var.secret_key}`"
-            elif var.computed:
-                default, source = "(computed)", var.computed
-            else:
-                default, source = f"`{var.default}`", "setting"
-            out.append(f"| `{var.name}` | {default} | {source} | {var.description} |")
-    out += _bootstrap_inputs()
-    return "\n".join(out) + "\n"
-
-
-def _bootstrap_inputs() -> list[str]:
-    from bootstrap import secret_catalogue
-
-    out = [
-        "",
-        "## Inputs of `bo1-infra bootstrap`",
-        "",
-        "The Pulumi hook sets these for the bootstrap process; secrets travel only in",
-        "the environment, never in argv. Run by hand, set them yourself.",
-        "",
-        "| variable | kind | meaning |",
-        "|---|---|---|",
-        "| `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` | connection | Postgres as the superuser (or `--dsn`) |",
-        "| `REDIS_URL` | connection | Redis as `bo1_ops` (or `--redis-url`) |",
-        "| `BO1_APP_SETTINGS` | setting | JSON object of plain settings overriding the defaults above |",
-        "| `BO1_POSTGRES_LOCAL_PSQL` | setting | command that opens psql as the superuser over the database's local socket, used only to re-key a rotated superuser password |",
-    ]  # fmt: skip
-    for spec in secret_catalogue.load().secrets:
-        out.append(f"| `{spec.env}` | {spec.kind} secret `{spec.key}` | {spec.description} |")
-    return out

@@ -131,10 +131,34 @@ def _operations_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     status.set_defaults(command=_lazy("bootstrap.status", "status"))
 
     docs = sub.add_parser("docs", help="generated documentation")
-    what = docs.add_subparsers(dest="what", required=True, metavar="{env}")
-    env = what.add_parser("env", help="docs/ENVIRONMENT_VARIABLES.md from the models")
-    env.add_argument("--write", action="store_true", help="write the file instead of printing it")
-    env.set_defaults(command=_lazy("bootstrap.docs", "env"))
+    what = docs.add_subparsers(dest="what", required=True, metavar="{env,redis-keys}")
+    for name, function, source in (
+        ("env", "env", "docs/ENVIRONMENT_VARIABLES.md from the app env model and secret catalogue"),
+        ("redis-keys", "redis_keys", "docs/REDIS_KEY_PATTERNS.md from the key-pattern registry"),
+    ):
+        doc = what.add_parser(name, help=source)
+        doc.add_argument(
+            "--write", action="store_true", help="write the file instead of printing it"
+        )
+        doc.set_defaults(command=_lazy("bootstrap.docs", function))
+
+
+def _cleanup_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cleanup = sub.add_parser(
+        "redis-cleanup",
+        help="cron-ready Redis hygiene: TTLs, stale rate limits, orphaned checkpoints, memory",
+        description="Exit 0: clean; 1: memory at or above 80%% of maxmemory; 2: an error.",
+    )
+    cleanup.add_argument("--url", help="Redis URL as bo1_ops (default: $REDIS_URL)")
+    cleanup.add_argument(
+        "--dry-run", action="store_true", help="report what would be done, change nothing"
+    )
+    cleanup.add_argument("--verbose", action="store_true", help="list every action on stderr")
+    cleanup.add_argument("--json", action="store_true", help="print the summary as JSON")
+    cleanup.add_argument(
+        "--batch", type=int, default=1000, help="SCAN COUNT per batch (default 1000)"
+    )
+    cleanup.set_defaults(command=_lazy("bootstrap.redis_cleanup.command", "cleanup"))
 
 
 def _lazy(module: str, name: str) -> Command:
@@ -151,6 +175,7 @@ _BUILDERS = {
     "migrate": _migrate_parser,
     "seed": _seed_parser,
     **dict.fromkeys(("bootstrap", "verify", "status", "docs"), _operations_parsers),
+    "redis-cleanup": _cleanup_parser,
 }
 
 
@@ -184,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (BO1_DEBUG=1 shows it). Library messages carry no passwords, and URLs are masked.
         if os.environ.get("BO1_DEBUG"):
             raise
-        from bootstrap.pg import mask_password
+        from bootstrap.masking import mask_password
 
         where = type(exc).__module__.split(".")[0]
         print(

@@ -9,7 +9,6 @@ DSN is valid. Everything printed about a connection goes through
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -17,20 +16,12 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bootstrap.errors import AuthenticationFailed, ConnectionFailed, UsageError
+from bootstrap.masking import mask_password
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_CONNECT_TIMEOUT = 5
-
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
-
-
-def mask_password(text: str) -> str:
-    """Hide passwords in URLs (``user:pw@``) and key=value DSNs (``password=pw``)."""
-    text = _URL_PASSWORD.sub(r"\g<head>***", text)
-    return _KV_PASSWORD.sub(r"\g<head>***", text)
 
 
 def conn_params(dsn: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bootstrap.errors import ConnectionFailed, UsageError
-from bootstrap.pg import mask_password
+from bootstrap.masking import mask_password
 
 
 def resolve_url(explicit: str | None) -> str:

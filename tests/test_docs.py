@@ -84,9 +84,9 @@ def test_deploying_doc_lists_every_setting_with_its_default() -> None:
 
 
 def test_environment_variables_doc_is_generated_from_the_models() -> None:
-    from bootstrap.app_env import render_doc
+    from bootstrap.docs import render_env_doc
 
-    assert (DOCS / "ENVIRONMENT_VARIABLES.md").read_text() == render_doc(), (
+    assert (DOCS / "ENVIRONMENT_VARIABLES.md").read_text() == render_env_doc(), (
         "docs/ENVIRONMENT_VARIABLES.md is stale: run `bo1-infra docs env --write`"
     )
 
@@ -100,3 +100,19 @@ def test_every_catalogue_secret_and_app_variable_is_in_the_environment_doc() -> 
         assert f"| `{var.name}` |" in text
     for spec in load().secrets:
         assert f"| `{spec.env}` |" in text
+
+
+def test_redis_key_patterns_doc_is_generated_from_the_registry() -> None:
+    from bootstrap.docs import render_redis_keys_doc
+
+    assert (DOCS / "REDIS_KEY_PATTERNS.md").read_text() == render_redis_keys_doc(), (
+        "docs/REDIS_KEY_PATTERNS.md is stale: run `bo1-infra docs redis-keys --write`"
+    )
+
+
+def test_redis_key_patterns_doc_covers_every_pattern() -> None:
+    from bootstrap.redis_keys import PATTERNS
+
+    text = (DOCS / "REDIS_KEY_PATTERNS.md").read_text()
+    rows = all_tables_rows(section(text, "## Patterns"))
+    assert [(r[0], r[1]) for r in rows] == [(p.glob, p.template) for p in PATTERNS]
