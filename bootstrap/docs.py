@@ -73,7 +73,8 @@ def _bootstrap_inputs() -> list[str]:
 
 def _duration(seconds: int) -> str:
     if seconds % DAY == 0:
-        return f"{seconds // DAY} days"
+        days = seconds // DAY
+        return f"{days} day" if days == 1 else f"{days} days"
     return f"{seconds} s"
 
 

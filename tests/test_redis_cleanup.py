@@ -1,0 +1,295 @@
+"""`bo1-infra redis-cleanup` on a real redis-server 7 started with the stack's rendered config."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bootstrap.redis_keys import PATTERNS, parent_key, pattern_for
+from infra.settings import from_config
+from tests.support.cli import run_cli
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisProcess, running_redis, running_stack_redis
+
+PASSWORDS = {
+    "redisAppPassword": "app-Pw-18c2",
+    "redisOpsPassword": "ops-Pw-7d41",
+    "redisHealthPassword": "hc-Pw-02f9",
+}
+DAY = 86400
+
+
+@pytest.fixture
+def redis_proc(tmp_path: Path) -> Iterator[RedisProcess]:
+    with running_stack_redis(tmp_path / "redis", from_config("dev", {}), PASSWORDS) as proc:
+        yield proc
+
+
+def ops(proc: RedisProcess) -> redis.Redis:
+    return proc.server.client()
+
+
+def cleanup(
+    proc: RedisProcess, *args: str, user: str = "bo1_ops", password: str | None = None
+) -> Any:
+    url = proc.server.url(user, password or PASSWORDS["redisOpsPassword"])
+    return run_cli("redis-cleanup", *args, env={"REDIS_URL": url})
+
+
+def snapshot(r: redis.Redis) -> dict[bytes, tuple[bytes, Any, int]]:
+    """Every key with its type, value (DUMP) and TTL: the keyspace, byte for byte."""
+    return {k: (r.type(k), r.dump(k), r.ttl(k)) for k in r.scan_iter(count=1000)}
+
+
+# Each case: keys to create (name -> ttl or None), and what a real run must leave.
+CASES: dict[str, tuple[dict[str, int | None], dict[str, str]]] = {
+    "session without TTL gets 7 days": ({"session:s1": None}, {"session:s1": "ttl=604800"}),
+    "cache without TTL gets 30 days": ({"cache:k": None}, {"cache:k": "ttl=2592000"}),
+    "checkpoint without TTL gets 7 days": (
+        {"session:s2": 100, "checkpoint:s2:1": None},
+        {"checkpoint:s2:1": "ttl=604800", "session:s2": "kept"},
+    ),
+    "orphaned checkpoint is deleted": (
+        {"checkpoint:gone:4": 500},
+        {"checkpoint:gone:4": "deleted"},
+    ),
+    "ratelimit without TTL is deleted": (
+        {"ratelimit:u1:chat": None},
+        {"ratelimit:u1:chat": "deleted"},
+    ),
+    "ratelimit with a TTL over a day is deleted": (
+        {"ratelimit:u1:api": 3 * DAY},
+        {"ratelimit:u1:api": "deleted"},
+    ),
+    "healthy keys are left alone": (
+        {"ratelimit:u1:ok": 30, "session:s3": 100, "cache:c": 50},
+        {"ratelimit:u1:ok": "kept", "session:s3": "kept", "cache:c": "kept"},
+    ),
+    "unknown keys are never touched": (
+        {"legacy:thing": None, "user:9": 77},
+        {"legacy:thing": "kept", "user:9": "kept"},
+    ),
+}
+
+
+def create(r: redis.Redis, keys: dict[str, int | None]) -> None:
+    for name, ttl in keys.items():
+        if name.startswith("session:"):
+            r.hset(name, "state", "debating")
+            if ttl:
+                r.expire(name, ttl)
+        else:
+            r.set(name, "v", ex=ttl)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_action_in_a_real_run(redis_proc: RedisProcess, case: str) -> None:
+    keys, expected = CASES[case]
+    r = ops(redis_proc)
+    create(r, keys)
+    before = snapshot(r)
+    result = cleanup(redis_proc)
+    assert result.returncode == 0, result.stderr
+    for name, outcome in expected.items():
+        if outcome == "deleted":
+            assert not r.exists(name), name
+        elif outcome == "kept":
+            assert (
+                r.dump(name) == before[name.encode()][1]
+                and abs(r.ttl(name) - before[name.encode()][2]) <= 1
+            ), name
+        else:
+            assert r.ttl(name) == int(outcome.removeprefix("ttl=")), name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_action_in_a_dry_run_changes_nothing(redis_proc: RedisProcess, case: str) -> None:
+    keys, expected = CASES[case]
+    r = ops(redis_proc)
+    create(r, keys)
+    before = snapshot(r)
+    dry = cleanup(redis_proc, "--dry-run", "--json", "--verbose")
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(r) == before  # key by key: type, value and TTL
+    reported = {
+        line.split()[1]: line.split()[0] for line in dry.stderr.splitlines() if line.strip()
+    }
+    for name, outcome in expected.items():
+        if outcome == "deleted":
+            assert reported[name].startswith("delete"), (name, reported)
+        elif outcome == "kept":
+            assert name not in reported
+        else:
+            assert reported[name] == "expire"
+    real = cleanup(redis_proc, "--json")
+    assert json.loads(real.stdout)["actions"] == json.loads(dry.stdout)["actions"]
+
+
+def test_a_mixed_keyspace_matches_the_reference_rules(redis_proc: RedisProcess) -> None:
+    """The Lua script against an independent reading of the registry, over random keys."""
+    rng = random.Random(7)
+    r = ops(redis_proc)
+    keys: dict[str, int | None] = {}
+    for i in range(3000):
+        kind = rng.choice(["session", "checkpoint", "ratelimit", "cache", "other"])
+        sid = f"s{rng.randint(0, 60)}"
+        name = {
+            "session": f"session:{sid}", "checkpoint": f"checkpoint:{sid}:{i}", "ratelimit": f"ratelimit:u{i}:x",
+            "cache": f"cache:{i}", "other": f"misc:{i}",
+        }[kind]  # fmt: skip
+        keys[name] = rng.choice([None, 30, 5000, 3 * DAY])
+    create(r, keys)
+    expected: dict[str, int] = {
+        "expire": 0,
+        "delete_no_ttl": 0,
+        "delete_long_ttl": 0,
+        "delete_orphan": 0,
+    }
+    for name, ttl in keys.items():
+        pattern = pattern_for(name)
+        if pattern is None:
+            continue
+        parent = parent_key(pattern, name)
+        if parent is not None and parent not in keys:
+            expected["delete_orphan"] += 1
+        elif ttl is None:
+            expected["delete_no_ttl" if pattern.on_no_ttl == "delete" else "expire"] += 1
+        elif pattern.max_ttl_seconds is not None and ttl > pattern.max_ttl_seconds:
+            expected["delete_long_ttl"] += 1
+    dry = json.loads(cleanup(redis_proc, "--dry-run", "--json", "--batch", "100").stdout)
+    assert dry["actions"] == expected
+    assert dry["unknown"] == sum(1 for k in keys if pattern_for(k) is None)
+    assert dry["scanned"] >= len(keys)  # SCAN may repeat a key; never skips one
+    real = json.loads(cleanup(redis_proc, "--json").stdout)
+    assert real["actions"] == expected
+    again = json.loads(cleanup(redis_proc, "--json").stdout)
+    assert set(again["actions"].values()) == {0}  # converged
+
+
+def test_text_summary_and_verbose(redis_proc: RedisProcess) -> None:
+    create(ops(redis_proc), {"session:a": None, "misc:1": None})
+    result = cleanup(redis_proc, "--dry-run", "--verbose")
+    assert result.returncode == 0
+    assert "dry run: nothing changed" in result.stdout
+    assert "session:*" in result.stdout and "would 1 expire" in result.stdout
+    assert "1 keys matched no pattern and were left untouched" in result.stdout
+    assert "expire           session:a" in result.stderr
+    assert "misc:1" not in result.stderr
+
+
+def test_never_uses_keys(redis_proc: RedisProcess) -> None:
+    r = ops(redis_proc)
+    create(r, {f"cache:{i}": None for i in range(50)})
+
+    def calls(name: str) -> int:
+        return int(r.info("commandstats").get(f"cmdstat_{name}", {}).get("calls", 0))
+
+    keys_before, scans_before = calls("keys"), calls("scan")
+    assert cleanup(redis_proc).returncode == 0
+    assert calls("keys") == keys_before
+    assert calls("scan") > scans_before
+
+
+def test_memory_warning_exits_1(tmp_path: Path) -> None:
+    settings = from_config("dev", {"redisMaxmemory": "8mb"})
+    with running_stack_redis(tmp_path / "small", settings, PASSWORDS) as proc:
+        r = ops(proc)
+        value = "x" * 1024
+        while r.info("memory")["used_memory"] < 0.85 * 8 * 2**20:
+            with r.pipeline(transaction=False) as pipe:
+                for i in range(200):
+                    pipe.set(f"cache:{r.dbsize()}:{i}", value, ex=600)
+                pipe.execute()
+        result = cleanup(proc, "--json")
+        report = json.loads(result.stdout)
+        assert result.returncode == 1
+        assert report["memory"]["warning"] is True and report["memory"]["used_ratio"] >= 0.8
+        assert "WARNING" in cleanup(proc).stdout
+
+
+# -- bad input: clear errors, exit 2 -------------------------------------------------
+
+
+def test_unreachable_redis_exits_2() -> None:
+    port = free_port()
+    result = run_cli("redis-cleanup", "--url", f"redis://bo1_ops:Secret-Pw-1@127.0.0.1:{port}/0")
+    assert result.returncode == 2
+    assert f"cannot connect to Redis at 127.0.0.1:{port}" in result.stderr
+    assert "Secret-Pw-1" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_password_exits_2_without_echoing_it(redis_proc: RedisProcess) -> None:
+    result = cleanup(redis_proc, "--json", password="Not-The-Pw-42")
+    assert result.returncode == 2
+    assert "refused the login" in result.stderr and "bo1_ops" in result.stderr
+    assert "Not-The-Pw-42" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["error"]
+
+
+def test_missing_url_exits_2() -> None:
+    result = run_cli("redis-cleanup")
+    assert result.returncode == 2 and "REDIS_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("user", "key"), [("bo1_app", "redisAppPassword"), ("healthcheck", "redisHealthPassword")]
+)
+def test_a_user_without_the_rights_exits_2(redis_proc: RedisProcess, user: str, key: str) -> None:
+    create(ops(redis_proc), {"misc:outside-app-patterns": 100, "session:z": None})
+    result = cleanup(redis_proc, user=user, password=PASSWORDS[key])
+    assert result.returncode == 2
+    assert "lacks a right" in result.stderr and "use bo1_ops" in result.stderr
+    assert ops(redis_proc).ttl("session:z") == -1  # nothing done
+
+
+def test_read_only_replica_is_refused_but_can_be_dry_run(
+    redis_proc: RedisProcess, tmp_path: Path
+) -> None:
+    create(ops(redis_proc), {"session:r": None})
+    primary = redis_proc.server
+    conf = primary.conf.read_text().split("# per-test-run overrides")[0]
+    conf = conf.replace(str(primary.dir), str(tmp_path / "replica"))
+    conf += f"\nreplicaof {primary.host} {primary.port}\nmasteruser bo1_ops\nmasterauth {PASSWORDS['redisOpsPassword']}\n"
+    (tmp_path / "replica").mkdir()
+    shutil.copy(
+        primary.dir / "users.acl", tmp_path / "replica" / "users.acl"
+    )  # same users as the primary
+    with running_redis(
+        tmp_path / "replica", conf, password=PASSWORDS["redisOpsPassword"], username="bo1_ops"
+    ) as replica:
+        r = replica.server.client()
+        for _ in range(100):
+            if r.info("replication").get("master_link_status") == "up" and r.exists("session:r"):
+                break
+            time.sleep(0.1)
+        refused = cleanup(replica)
+        assert refused.returncode == 2 and "read-only replica" in refused.stderr
+        dry = cleanup(replica, "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        assert json.loads(dry.stdout)["actions"]["expire"] == 1
+    assert ops(redis_proc).ttl("session:r") == -1
+
+
+def test_cleanup_path_imports_neither_psycopg_nor_pydantic() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, bootstrap.cli as c, bootstrap.redis_cleanup.command; print('psycopg' in sys.modules, 'pydantic' in sys.modules)"
+    assert subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split() == ["False", "False"]
+
+
+def test_every_pattern_has_a_rule_in_the_script() -> None:
+    from bootstrap.redis_cleanup.job import RULES
+
+    assert [rule["prefix"] for rule in json.loads(RULES)] == [p.prefix for p in PATTERNS]
