@@ -65,10 +65,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
 
 def test_control_without_aof_the_same_kill_loses_everything(tmp_path: Path) -> None:
     settings = from_config("dev", {"redisAppendonly": "false"})
-    conf = render_conf(settings, aclfile="", data_dir=str(tmp_path / "redis")).replace(
-        "aclfile \n", ""
-    )
-    with running_redis(tmp_path / "redis", conf.replace("aclfile ", "# aclfile ")) as proc:
+    with running_stack_redis(tmp_path / "redis", settings, PASSWORDS) as proc:
         r = proc.server.client()
         write_batch(r, "cache:durable:", 0, 2_000, b"v")
         time.sleep(1.5)
