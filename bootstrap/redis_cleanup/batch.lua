@@ -1,15 +1,18 @@
--- One batch of the cleanup job, run server-side so a batch costs one round trip.
--- KEYS: the keys one SCAN call returned.
--- ARGV[1]: rules JSON, a list of {prefix, ttl, on_no_ttl, max_ttl, parent_prefix}
---          (from bootstrap/redis_keys.py); ARGV[2]: "1" = dry run (change nothing);
--- ARGV[3]: "1" = also return every action as {key, action}.
--- Returns JSON: {seen = {prefix = n}, actions = {prefix = {action = n}}, unknown = n,
---                gone = n, detail = {{key, action}, ...}}
--- Parent keys (a checkpoint's session) are derived here, not declared in KEYS:
--- this job targets a standalone Redis, as bo1-infra deploys it.
-local rules = cjson.decode(ARGV[1])
-local dry = ARGV[2] == '1'
-local verbose = ARGV[3] == '1'
+-- One batch of the cleanup job: one SCAN step and the judgment of its keys, all
+-- server-side, so a batch costs one round trip and the keys never cross the network.
+-- ARGV[1]: the SCAN cursor; ARGV[2]: SCAN COUNT;
+-- ARGV[3]: rules JSON, a list of {prefix, ttl, on_no_ttl, max_ttl, parent_prefix}
+--          (from bootstrap/redis_keys.py); ARGV[4]: "1" = dry run (change nothing);
+-- ARGV[5]: "1" = also return every action as {key, action}.
+-- Returns JSON: {cursor = "...", scanned = n, seen = {prefix = n},
+--                actions = {prefix = {action = n}}, unknown = n, gone = n,
+--                detail = {{key, action}, ...}}
+-- Keys come from SCAN, and parents (a checkpoint's session) are derived, so none
+-- is declared in KEYS: this job targets a standalone Redis, as bo1-infra deploys it.
+local step = redis.call('SCAN', ARGV[1], 'COUNT', ARGV[2])
+local rules = cjson.decode(ARGV[3])
+local dry = ARGV[4] == '1'
+local verbose = ARGV[5] == '1'
 local seen, actions, detail = {}, {}, {}
 local unknown, gone = 0, 0
 
@@ -27,7 +30,7 @@ local function count(rule, action, key)
   if verbose then detail[#detail + 1] = {key, action} end
 end
 
-for _, key in ipairs(KEYS) do
+for _, key in ipairs(step[2]) do
   local rule = rule_for(key)
   if not rule then
     unknown = unknown + 1  -- never touched
@@ -55,4 +58,5 @@ for _, key in ipairs(KEYS) do
     end
   end
 end
-return cjson.encode({seen = seen, actions = actions, unknown = unknown, gone = gone, detail = detail})
+return cjson.encode({cursor = step[1], scanned = #step[2], seen = seen, actions = actions,
+                     unknown = unknown, gone = gone, detail = detail})

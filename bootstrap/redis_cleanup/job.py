@@ -1,9 +1,10 @@
-"""The SCAN loop of the cleanup job: one pass, one script call per batch, constant memory.
+"""The cleanup job's loop: one SCAN pass, driven batch by batch from the server side.
 
-Only counters grow with the keyspace; a batch's keys and (with --verbose) its
-actions are handed on and dropped before the next SCAN. SCAN may return a key
-twice while the keyspace rehashes; every action is idempotent, so a repeat
-costs nothing but a count.
+Each call of batch.lua advances the SCAN cursor by one step and judges (and, in a
+real run, cleans) the keys of that step, so a batch is one round trip and no key
+crosses the network. Only counters grow with the keyspace; the actions of a batch
+(with --verbose) are handed on and dropped. SCAN may return a key twice while the
+keyspace rehashes; every action is idempotent, so a repeat costs only a count.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ ACTIONS = ("expire", "delete_no_ttl", "delete_long_ttl", "delete_orphan")
 class BatchResult(TypedDict):
     """What batch.lua returns (cjson encodes an empty table as {}, hence the unions)."""
 
+    cursor: str
+    scanned: int
     seen: dict[str, int]
     actions: dict[str, dict[str, int]]
     unknown: int
@@ -54,9 +57,9 @@ class Tally:
     actions: dict[str, Counter[str]] = field(default_factory=dict)
     batches: int = 0
 
-    def add(self, result: BatchResult, batch_size: int) -> None:
+    def add(self, result: BatchResult) -> None:
         self.batches += 1
-        self.scanned += batch_size
+        self.scanned += result["scanned"]
         self.unknown += result["unknown"]
         self.gone += result["gone"]
         self.seen.update(result["seen"])
@@ -79,19 +82,17 @@ def run(
     script = client.register_script(SCRIPT)
     flags = ["1" if dry_run else "0", "1" if on_actions else "0"]
     tally = Tally()
-    cursor = 0
+    cursor = "0"
     while True:
-        cursor, keys = client.scan(cursor=cursor, count=batch)
-        if keys:
-            raw = script(keys=keys, args=[RULES, *flags])
-            result: BatchResult = json.loads(raw)
-            tally.add(result, len(keys))
-            detail = result["detail"]
-            if on_actions and isinstance(detail, list):
-                on_actions([(k, a) for k, a in detail])
-            if on_progress:
-                on_progress(tally)
-        if cursor == 0:
+        result: BatchResult = json.loads(script(args=[cursor, batch, RULES, *flags]))
+        tally.add(result)
+        detail = result["detail"]
+        if on_actions and isinstance(detail, list):
+            on_actions([(k, a) for k, a in detail])
+        if on_progress:
+            on_progress(tally)
+        cursor = result["cursor"]
+        if cursor == "0":
             return tally
 
 
