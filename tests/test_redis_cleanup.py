@@ -293,3 +293,40 @@ def test_every_pattern_has_a_rule_in_the_script() -> None:
     from bootstrap.redis_cleanup.job import RULES
 
     assert [rule["prefix"] for rule in json.loads(RULES)] == [p.prefix for p in PATTERNS]
+
+
+def test_progress_shows_on_a_terminal_and_only_there(redis_proc: RedisProcess) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from tests.support.cli import BO1_INFRA
+
+    create(ops(redis_proc), {f"cache:{i}": 60 for i in range(20)})
+    env = {
+        "REDIS_URL": redis_proc.server.url("bo1_ops", PASSWORDS["redisOpsPassword"]),
+        "PATH": "/usr/bin:/bin",
+    }
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(BO1_INFRA), "redis-cleanup", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    stdout, _ = proc.communicate(timeout=60)
+    terminal = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"scanned" in terminal
+    assert json.loads(stdout)["scanned"] >= 20  # stdout stays pure JSON
+    assert "scanned" not in cleanup(redis_proc).stderr  # not a terminal: no progress
