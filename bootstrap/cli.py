@@ -12,8 +12,16 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 Command = Callable[[argparse.Namespace], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (the usage block stays in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def _connection_args(parser: argparse.ArgumentParser) -> None:
@@ -34,11 +42,11 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _migrate_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     migrate = sub.add_parser("migrate", help="apply, roll back or list SQL migrations")
     verbs = migrate.add_subparsers(dest="verb", required=True, metavar="{up,down,status}")
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     _connection_args(common)
     common.add_argument(
         "--migrations-dir",
@@ -67,7 +75,7 @@ def _migrate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     st.set_defaults(command=_lazy("bootstrap.migrate.commands", "status"))
 
 
-def _seed_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _seed_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     seed = sub.add_parser("seed", help="load reference data")
     what = seed.add_subparsers(dest="what", required=True, metavar="{personas}")
     personas = what.add_parser("personas", help="upsert the expert personas from their data file")
@@ -100,7 +108,7 @@ def _stack_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--migrations-dir", help=argparse.SUPPRESS)
 
 
-def _operations_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _operations_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     boot = sub.add_parser(
         "bootstrap",
         help="wait for the services, migrate, seed personas, set passwords, write the env file",
@@ -143,7 +151,7 @@ def _operations_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         doc.set_defaults(command=_lazy("bootstrap.docs", function))
 
 
-def _cleanup_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _cleanup_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     cleanup = sub.add_parser(
         "redis-cleanup",
         help="cron-ready Redis hygiene: TTLs, stale rate limits, orphaned checkpoints, memory",
@@ -181,7 +189,7 @@ _BUILDERS = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s part when it is known (argparse setup costs a few ms)."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bo1-infra", description="Bootstrap and operate the Board of One data layer."
     )
     sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")

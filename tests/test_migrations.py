@@ -399,3 +399,18 @@ def test_down_leaves_roles_that_other_databases_use(scratch_root: Path) -> None:
             run_cli("migrate", "down", "--to", "0", env=server.libpq_env("app_b")).returncode == 0
         )
         assert roles() == set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate", "up", "--to", "abc"],
+        ["migrate", "sideways"],
+        ["nonsense"],
+        ["migrate", "down", "--to", "1", "--steps", "2"],
+    ],
+)
+def test_usage_mistakes_are_one_line(args: list[str]) -> None:
+    result = run_cli(*args)
+    line = assert_one_line_error(result, "error:", "--help")
+    assert result.returncode == 2, line
