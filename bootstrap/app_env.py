@@ -34,10 +34,22 @@ class EnvVar:
     default: str | None = None  # a plain setting, overridable per stack (appSettings)
     secret_key: str | None = None  # taken from the secret catalogue
     computed: str | None = None  # derived by bootstrap; says from what
+    ttl_of: str | None = None  # a key pattern's prefix: the value is that pattern's TTL
 
 
 def _ttl(prefix: str) -> str:
     return str(next(p.ttl_seconds for p in PATTERNS if p.prefix == prefix))
+
+
+def _ttl_var(name: str, prefix: str) -> EnvVar:
+    """A variable that tells the app a key pattern's TTL, straight from the registry."""
+    return EnvVar(
+        name,
+        "Redis",
+        f"TTL of {prefix}* keys",
+        computed=f"key registry ({_ttl(prefix)})",
+        ttl_of=prefix,
+    )
 
 
 VARIABLES = (
@@ -48,10 +60,10 @@ VARIABLES = (
     EnvVar("DATABASE_POOL_SIZE", "Postgres", "connections in the app's pool", default="10"),
     EnvVar("REDIS_URL", "Redis", "Redis URL as the ACL user bo1_app",
            computed="redisAppPassword + the stack's Redis address"),
-    EnvVar("SESSION_TTL_SECONDS", "Redis", "TTL of session:* keys", computed=f"key registry ({_ttl('session:')})"),
-    EnvVar("CHECKPOINT_TTL_SECONDS", "Redis", "TTL of checkpoint:* keys", computed=f"key registry ({_ttl('checkpoint:')})"),
-    EnvVar("RATE_LIMIT_WINDOW_SECONDS", "Redis", "TTL of ratelimit:* keys", computed=f"key registry ({_ttl('ratelimit:')})"),
-    EnvVar("CACHE_TTL_SECONDS", "Redis", "TTL of cache:* keys", computed=f"key registry ({_ttl('cache:')})"),
+    _ttl_var("SESSION_TTL_SECONDS", "session:"),
+    _ttl_var("CHECKPOINT_TTL_SECONDS", "checkpoint:"),
+    _ttl_var("RATE_LIMIT_WINDOW_SECONDS", "ratelimit:"),
+    _ttl_var("CACHE_TTL_SECONDS", "cache:"),
     EnvVar("BO1_ENV", "Application", "the stack the app runs against", computed="the stack name"),
     EnvVar("LOG_LEVEL", "Application", "DEBUG, INFO, WARNING or ERROR", default="INFO"),
     EnvVar("PERSONAS_PER_SESSION", "Application", "experts seated on each board", default="5"),
@@ -110,15 +122,13 @@ def render(
             "redis", APP_ROLE, secrets["redisAppPassword"], at.redis_host, at.redis_port, "0"
         ),
         "BO1_ENV": stack,
-        "SESSION_TTL_SECONDS": _ttl("session:"),
-        "CHECKPOINT_TTL_SECONDS": _ttl("checkpoint:"),
-        "RATE_LIMIT_WINDOW_SECONDS": _ttl("ratelimit:"),
-        "CACHE_TTL_SECONDS": _ttl("cache:"),
     }  # fmt: skip
     values = {}
     for var in VARIABLES:
         if var.secret_key:
             values[var.name] = secrets[var.secret_key]
+        elif var.ttl_of:
+            values[var.name] = _ttl(var.ttl_of)
         elif var.computed:
             values[var.name] = computed[var.name]
         else:
