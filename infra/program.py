@@ -96,7 +96,7 @@ def main() -> None:
         cache,
         docker_host,
     )
-    export_connections(settings, secrets, pg, cache, network)
+    export_connections(settings, secrets, ops_url, pg, cache, network)
     pulumi.export("appEnv", app_environment(settings, secrets.values))
 
 
@@ -104,7 +104,7 @@ def app_environment(
     settings: StackSettings, secrets: dict[str, pulumi.Output[str]]
 ) -> pulumi.Output[dict[str, str]]:
     """What bootstrap writes to secrets/.env.<stack>, as one secret output."""
-    host = _host(settings)
+    host = settings.client_host
     at = app_env.Endpoints(
         host, settings.postgres_port, settings.postgres_database, host, settings.redis_port
     )
@@ -114,10 +114,6 @@ def app_environment(
     return pulumi.Output.secret(values)
 
 
-def _host(settings: StackSettings) -> str:
-    return "127.0.0.1" if settings.bind_address == "0.0.0.0" else settings.bind_address
-
-
 def postgres_url(
     settings: StackSettings, user: str, password: pulumi.Output[str]
 ) -> pulumi.Output[str]:
@@ -125,7 +121,7 @@ def postgres_url(
         "postgresql",
         user,
         password,
-        _host(settings),
+        settings.client_host,
         settings.postgres_port,
         settings.postgres_database,
     )
@@ -134,7 +130,7 @@ def postgres_url(
 def redis_url(
     settings: StackSettings, user: str, password: pulumi.Output[str]
 ) -> pulumi.Output[str]:
-    return _secret_url("redis", user, password, _host(settings), settings.redis_port, "0")
+    return _secret_url("redis", user, password, settings.client_host, settings.redis_port, "0")
 
 
 def _secret_url(
@@ -147,15 +143,16 @@ def _secret_url(
 def export_connections(
     settings: StackSettings,
     secrets: StackSecrets,
+    ops_url: pulumi.Output[str],
     pg: ContainerService,
     cache: ContainerService,
     network: docker.Network,
 ) -> None:
     values = secrets.values
-    pulumi.export("postgresHost", _host(settings))
+    pulumi.export("postgresHost", settings.client_host)
     pulumi.export("postgresPort", settings.postgres_port)
     pulumi.export("postgresDatabase", settings.postgres_database)
-    pulumi.export("redisHost", _host(settings))
+    pulumi.export("redisHost", settings.client_host)
     pulumi.export("redisPort", settings.redis_port)
     pulumi.export(
         "postgresSuperuserUrl",
@@ -167,7 +164,7 @@ def export_connections(
         postgres_url(settings, SERVICE_ROLE, values["postgresServicePassword"]),
     )
     pulumi.export("redisUrl", redis_url(settings, redis.APP_USER, values["redisAppPassword"]))
-    pulumi.export("redisOpsUrl", redis_url(settings, redis.OPS_USER, values["redisOpsPassword"]))
+    pulumi.export("redisOpsUrl", ops_url)
     pulumi.export("network", network.name)
     pulumi.export("postgresContainer", pg.container.name)
     pulumi.export("redisContainer", cache.container.name)

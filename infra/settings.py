@@ -146,6 +146,11 @@ class StackSettings(BaseModel):
         return self
 
     @property
+    def client_host(self) -> str:
+        """The address clients on the Docker host use: the bound one, or loopback for 0.0.0.0."""
+        return "127.0.0.1" if self.bind_address == "0.0.0.0" else self.bind_address
+
+    @property
     def prefix(self) -> str:
         """Every Docker name of this stack starts with it, so stacks can share a host."""
         return f"bo1-{self.stack}"

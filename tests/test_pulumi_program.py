@@ -410,3 +410,10 @@ def test_app_settings_reach_the_hook_and_bad_ones_are_refused() -> None:
         "dev", {**stack_config("dev"), "bo1-infra:appSettings": '{"DATABASE_URL": "x"}'}
     )
     assert "bo1-infra:appSettings" in message and "DATABASE_URL cannot be set" in message
+
+
+def test_binding_all_interfaces_publishes_there_but_clients_use_loopback() -> None:
+    run = run_program("dev", {**stack_config("dev"), "bo1-infra:bindAddress": "0.0.0.0"})
+    assert container(run, "postgres")["ports"][0]["ip"] == "0.0.0.0"
+    assert "@127.0.0.1:5432/" in resolve(run.outputs["databaseUrl"])[0]
+    assert unwrap(hook(run).inputs["environment"])["PGHOST"] == "127.0.0.1"

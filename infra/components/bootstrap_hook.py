@@ -67,7 +67,7 @@ class BootstrapHook(pulumi.ComponentResource):
         )
         secret_env = {spec.env: secrets[spec.key] for spec in catalogue.secrets}
         environment: dict[str, pulumi.Input[str]] = {
-            "PGHOST": "127.0.0.1" if settings.bind_address == "0.0.0.0" else settings.bind_address,
+            "PGHOST": settings.client_host,
             "PGPORT": str(settings.postgres_port),
             "PGUSER": postgres.SUPERUSER,
             "PGDATABASE": settings.postgres_database,
