@@ -47,11 +47,24 @@ def app_settings(raw: str) -> dict[str, str]:
     return settings
 
 
-def connect_superuser(dsn: str, password: str, wait: float) -> psycopg.Connection:
-    """The superuser, with the stack's current password; re-keyed over the socket if rotated."""
-    login = {"password": password}
+def superuser_login(dsn: str, password: str | None) -> dict[str, str]:
+    """libpq overrides for the superuser: the stack's password when given, and the
+    user `postgres` unless --dsn or PGUSER names one (libpq would take the OS user)."""
+    login = {"password": password} if password else {}
     if "user" not in pg.conn_params(dsn) and not os.environ.get("PGUSER"):
         login["user"] = roles.SUPERUSER
+    return login
+
+
+def connect_as_superuser(dsn: str, wait: float) -> psycopg.Connection:
+    """For verify and status: BO1_POSTGRES_SUPERUSER_PASSWORD if set, else PGPASSWORD / --dsn."""
+    login = superuser_login(dsn, os.environ.get("BO1_POSTGRES_SUPERUSER_PASSWORD"))
+    return pg.connect(dsn, wait=wait, overrides=login)
+
+
+def connect_superuser(dsn: str, password: str, wait: float) -> psycopg.Connection:
+    """The superuser, with the stack's current password; re-keyed over the socket if rotated."""
+    login = superuser_login(dsn, password)
     try:
         return pg.connect(dsn, wait=wait, overrides=login)
     except AuthenticationFailed:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 import redis
 
-from bootstrap import pg, redis_conn
+from bootstrap import redis_conn
 from bootstrap.errors import ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.plan import status as migration_status
 from bootstrap.migrate.runner import Migrator
+from bootstrap.run import connect_as_superuser
 
 
 def _mb(n: int) -> str:
@@ -19,10 +19,7 @@ def _mb(n: int) -> str:
 
 
 def status(args: argparse.Namespace) -> int:
-    password = os.environ.get("BO1_POSTGRES_SUPERUSER_PASSWORD")
-    with pg.connect(
-        args.dsn, wait=args.wait, overrides={"password": password} if password else None
-    ) as conn:
+    with connect_as_superuser(args.dsn, args.wait) as conn:
         rows = migration_status(
             discover(resolve_dir(args.migrations_dir)),
             Migrator(conn, [], say=lambda _: None).applied(),

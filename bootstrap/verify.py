@@ -8,7 +8,6 @@ env file bootstrap wrote, so verify proves what the app will actually use.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.plan import status as migration_status
 from bootstrap.migrate.runner import Migrator
 from bootstrap.redis_keys import PATTERNS
-from bootstrap.run import env_file_path
+from bootstrap.run import connect_as_superuser, env_file_path
 from bootstrap.sizes import redis_bytes
 from bootstrap.tenancy import APP_ROLE, POLICIES
 
@@ -232,10 +231,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def verify(args: argparse.Namespace) -> int:
     env = read_env_file(env_file_path(args))
-    password = os.environ.get("BO1_POSTGRES_SUPERUSER_PASSWORD")
-    conn = pg.connect(
-        args.dsn, wait=args.wait, overrides={"password": password} if password else None
-    )
+    conn = connect_as_superuser(args.dsn, args.wait)
     with conn:
         checks = postgres_checks(conn, args.migrations_dir)
     ops_url = redis_conn.resolve_url(args.redis_url)
