@@ -166,6 +166,8 @@ def app_checks(database_url: str, redis_url: str) -> list[Check]:
 
 def _app_postgres(database_url: str) -> Check:
     name = "app role login + RLS"
+    if not database_url:  # an empty DSN would silently mean "whatever PG* says"
+        return Check(name, False, "DATABASE_URL is missing from the env file")
     try:
         with pg.connect(database_url) as app:
             who = _one(app, "SELECT current_user")
@@ -187,6 +189,8 @@ def _app_postgres(database_url: str) -> Check:
 
 def _app_redis(redis_url: str) -> Check:
     name = "redis app user confined"
+    if not redis_url:
+        return Check(name, False, "REDIS_URL is missing from the env file")
     probe = f"{PATTERNS[-1].prefix}bo1-verify-{secrets.token_hex(4)}"
     try:
         app = redis_conn.connect(redis_url)

@@ -451,3 +451,19 @@ def test_rendered_env_files_are_gitignored() -> None:
         subprocess.run(["git", "check-ignore", "-q", "secrets/catalogue.toml"], cwd=root).returncode
         == 1
     )
+
+
+def test_verify_names_what_the_env_file_lacks(env: dict[str, str], tmp_path: Path) -> None:
+    env_file = tmp_path / "app.env"
+    assert boot(env, env_file)[0] == 0
+    env_file.write_text(
+        "\n".join(
+            line
+            for line in env_file.read_text().splitlines()
+            if not line.startswith(("DATABASE_URL", "REDIS_URL"))
+        )
+    )
+    result = run_cli("verify", "--env-file", str(env_file), env=env)
+    assert result.returncode == 1
+    assert "DATABASE_URL is missing from the env file" in result.stdout
+    assert "REDIS_URL is missing from the env file" in result.stdout
