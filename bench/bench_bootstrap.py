@@ -15,17 +15,15 @@ Targets (issue #6): no-op <= 1.5x the floor; first bootstrap <= 2 s.
 from __future__ import annotations
 
 import argparse
-import itertools
 import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import VENV_BIN, interleaved, report, timed_run
+from common import VENV_BIN, database_factory, interleaved, report, timed_run, verdict
 
 from bootstrap.secret_catalogue import load as load_catalogue
 from infra.settings import from_config
-from tests.support.databases import admin
 from tests.support.postgres_server import running_postgres
 from tests.support.redis_server import running_stack_redis
 
@@ -55,13 +53,10 @@ def main() -> int:
                     "REDIS_URL": redis_proc.server.url("bo1_ops", values["redisOpsPassword"]),
                     **{s.env: values[s.key] for s in catalogue.secrets},
                 }  # fmt: skip
-                fresh = itertools.count()
+                new_database = database_factory(server, "bench_boot")
 
                 def empty_db() -> dict[str, str]:
-                    name = f"bench_boot_{next(fresh)}"
-                    with admin(server) as conn:
-                        conn.execute(f"CREATE DATABASE {name}")
-                    return {**base, "PGDATABASE": name}
+                    return {**base, "PGDATABASE": new_database()}
 
                 env_file = workdir / "app.env"
                 boot = [str(VENV_BIN / "bo1-infra"), "bootstrap", "--env-file", str(env_file)]
@@ -87,10 +82,10 @@ def main() -> int:
     )
     first = medians["bootstrap (empty database)"]
     print(
-        f"  no-op bootstrap / floor = {ratio:.2f}x ({'meets' if ratio <= NOOP_TARGET else 'MISSES'} the {NOOP_TARGET}x target)"
+        f"  no-op bootstrap / floor = {ratio:.2f}x ({verdict(ratio, NOOP_TARGET)} the {NOOP_TARGET}x target)"
     )
     print(
-        f"  first bootstrap = {first:.2f} s ({'meets' if first <= FIRST_TARGET_S else 'MISSES'} the {FIRST_TARGET_S} s target)"
+        f"  first bootstrap = {first:.2f} s ({verdict(first, FIRST_TARGET_S)} the {FIRST_TARGET_S} s target)"
     )
     return 0 if ratio <= NOOP_TARGET and first <= FIRST_TARGET_S else 1
 

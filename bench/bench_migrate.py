@@ -15,14 +15,12 @@ Target (issue #2): no-op migrate up <= 1.3x the floor.
 from __future__ import annotations
 
 import argparse
-import itertools
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import VENV_BIN, interleaved, report, timed_run
+from common import VENV_BIN, database_factory, interleaved, report, timed_run, verdict
 
-from tests.support.databases import admin
 from tests.support.postgres_server import running_postgres
 
 FLOOR = "import psycopg; psycopg.connect('').execute('select 1')"
@@ -37,13 +35,10 @@ def main() -> int:
     workdir.chmod(0o755)
     try:
         with running_postgres(workdir / "pg") as server:
-            fresh = itertools.count()
+            new_database = database_factory(server, "bench_empty")
 
             def empty_db() -> dict[str, str]:
-                name = f"bench_empty_{next(fresh)}"
-                with admin(server) as conn:
-                    conn.execute(f"CREATE DATABASE {name}")
-                return server.libpq_env(name)
+                return server.libpq_env(new_database())
 
             noop_env = empty_db()
             bo1 = [str(VENV_BIN / "bo1-infra"), "migrate", "up"]
@@ -63,8 +58,9 @@ def main() -> int:
     print(f"bo1-infra migrate benchmark, {rounds} interleaved rounds:")
     medians = report(samples)
     ratio = medians["migrate up (nothing pending)"] / medians["floor: import psycopg + select 1"]
-    verdict = "meets" if ratio <= TARGET else "MISSES"
-    print(f"  no-op migrate up / floor = {ratio:.2f}x ({verdict} the {TARGET}x target)")
+    print(
+        f"  no-op migrate up / floor = {ratio:.2f}x ({verdict(ratio, TARGET)} the {TARGET}x target)"
+    )
     return 0 if ratio <= TARGET else 1
 
 

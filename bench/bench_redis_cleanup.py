@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import VENV_BIN, interleaved, report
+from common import VENV_BIN, interleaved, report, verdict
 
 from infra.settings import from_config
 from tests.support.redis_server import running_stack_redis
@@ -115,9 +115,7 @@ def main() -> int:
     )
     medians = report(samples)
     ratio = medians["redis-cleanup --dry-run"] / medians["bare SCAN pass (COUNT 10000)"]
-    print(
-        f"  cleanup / SCAN pass = {ratio:.2f}x ({'meets' if ratio <= TARGET else 'MISSES'} the {TARGET}x target)"
-    )
+    print(f"  cleanup / SCAN pass = {ratio:.2f}x ({verdict(ratio, TARGET)} the {TARGET}x target)")
     print(
         f"  peak RSS of the cleanup: {rss_small} MB at {small} keys, {rss_full} MB at {keys} keys"
     )

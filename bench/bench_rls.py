@@ -27,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts the project root on sys.path)
 import psycopg
+from common import verdict  # also puts the project root on sys.path
 from psycopg import sql
 
 from bootstrap.migrate.files import DEFAULT_DIR, discover
@@ -186,9 +186,7 @@ def main() -> int:
     print(
         f"  through RLS (bo1_app, no WHERE):          {m_rls:.3f} ms   runs: {', '.join(f'{x:.3f}' for x in runs['rls'])}"
     )
-    print(
-        f"  RLS / by hand = {ratio:.2f}x ({'meets' if ratio <= TARGET else 'MISSES'} the {TARGET}x target)"
-    )
+    print(f"  RLS / by hand = {ratio:.2f}x ({verdict(ratio, TARGET)} the {TARGET}x target)")
     return 0 if ratio <= TARGET else 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import subprocess
@@ -13,6 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))  # so `tests.support` (the real-server helpers) imports
+
+from tests.support.databases import admin  # noqa: E402
+from tests.support.postgres_server import PostgresServer  # noqa: E402
 
 
 def timed_run(argv: Sequence[str], env: Mapping[str, str]) -> float:
@@ -32,6 +36,23 @@ def interleaved(rounds: int, cases: Mapping[str, Callable[[], float]]) -> dict[s
         for name, case in cases.items():
             samples[name].append(case())
     return samples
+
+
+def verdict(measured: float, target: float) -> str:
+    return "meets" if measured <= target else "MISSES"
+
+
+def database_factory(server: PostgresServer, prefix: str) -> Callable[[], str]:
+    """A function that creates a new, empty database on ``server`` each call and names it."""
+    numbers = itertools.count()
+
+    def create() -> str:
+        name = f"{prefix}_{next(numbers)}"
+        with admin(server) as conn:
+            conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        return name
+
+    return create
 
 
 def report(samples: Mapping[str, list[float]]) -> dict[str, float]:
