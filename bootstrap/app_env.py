@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bootstrap.errors import UsageError
 from bootstrap.redis_keys import PATTERNS
+from bootstrap.redis_users import APP_USER as REDIS_APP_USER
 from bootstrap.tenancy import APP_ROLE
 from bootstrap.urls import connection_url
 
@@ -119,7 +120,7 @@ def render(
             at.postgres_host, at.postgres_port, at.database,
         ),
         "REDIS_URL": connection_url(
-            "redis", APP_ROLE, secrets["redisAppPassword"], at.redis_host, at.redis_port, "0"
+            "redis", REDIS_APP_USER, secrets["redisAppPassword"], at.redis_host, at.redis_port, "0"
         ),
         "BO1_ENV": stack,
     }  # fmt: skip

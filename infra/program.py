@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from bootstrap import app_env, secret_catalogue
+from bootstrap import app_env, redis_users, secret_catalogue
 from bootstrap.errors import Bo1Error
 from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
 from bootstrap.urls import connection_url
@@ -85,7 +85,7 @@ def main() -> None:
         retain_data=settings.protect_data,
         opts=with_docker,
     )
-    ops_url = redis_url(settings, redis.OPS_USER, secrets.values["redisOpsPassword"])
+    ops_url = redis_url(settings, redis_users.OPS_USER, secrets.values["redisOpsPassword"])
     BootstrapHook(
         f"{settings.prefix}-bootstrap",
         settings,
@@ -163,7 +163,7 @@ def export_connections(
         "serviceDatabaseUrl",
         postgres_url(settings, SERVICE_ROLE, values["postgresServicePassword"]),
     )
-    pulumi.export("redisUrl", redis_url(settings, redis.APP_USER, values["redisAppPassword"]))
+    pulumi.export("redisUrl", redis_url(settings, redis_users.APP_USER, values["redisAppPassword"]))
     pulumi.export("redisOpsUrl", ops_url)
     pulumi.export("network", network.name)
     pulumi.export("postgresContainer", pg.container.name)

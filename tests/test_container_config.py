@@ -16,6 +16,7 @@ import psycopg
 import pytest
 import redis as redis_py
 
+from bootstrap import redis_users
 from infra.settings import StackSettings, from_config
 from infra.specs import postgres, redis
 from tests.support.ports import free_port
@@ -72,7 +73,7 @@ def test_app_user_is_confined_to_its_key_patterns(
     stack_redis: tuple[StackSettings, RedisProcess],
 ) -> None:
     _, proc = stack_redis
-    with client(proc, redis.APP_USER, PASSWORDS["redisAppPassword"]) as app:
+    with client(proc, redis_users.APP_USER, PASSWORDS["redisAppPassword"]) as app:
         for key in ("session:s1", "checkpoint:s1:3", "ratelimit:u1:chat", "cache:abc"):
             assert app.set(key, "v", ex=60)
         for key in ("other:1", "sessions", "user:1"):
@@ -101,7 +102,10 @@ def test_ops_user_reads_config_but_cannot_change_it(
 
 def test_wrong_password_is_refused(stack_redis: tuple[StackSettings, RedisProcess]) -> None:
     _, proc = stack_redis
-    with client(proc, redis.APP_USER, "not-it") as app, pytest.raises(redis_py.AuthenticationError):
+    with (
+        client(proc, redis_users.APP_USER, "not-it") as app,
+        pytest.raises(redis_py.AuthenticationError),
+    ):
         app.ping()
 
 
@@ -118,7 +122,7 @@ def test_healthcheck_passes_with_its_password_file_and_fails_without(
         assert (
             subprocess.run(["sh", "-c", check.test[1]], capture_output=True).returncode == expected
         )
-    with client(proc, redis.HEALTH_USER, PASSWORDS["redisHealthPassword"]) as health:
+    with client(proc, redis_users.HEALTH_USER, PASSWORDS["redisHealthPassword"]) as health:
         assert health.ping()
         with pytest.raises(redis_py.exceptions.NoPermissionError):
             health.get("session:s1")

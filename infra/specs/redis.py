@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping
 
 from bootstrap.redis_keys import PATTERNS
+from bootstrap.redis_users import APP_USER, HEALTH_USER, OPS_USER
 from infra.settings import StackSettings
 from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
 
@@ -21,9 +22,6 @@ ACL_PATH = "/usr/local/etc/redis/users.acl"
 HEALTH_PASSWORD_FILE = "/run/secrets/redis-health-password"
 DATA_PATH = "/data"
 
-APP_USER = "bo1_app"
-OPS_USER = "bo1_ops"
-HEALTH_USER = "healthcheck"
 
 # The app may touch only its own key patterns and never the commands that
 # could wipe, reconfigure or enumerate the server.

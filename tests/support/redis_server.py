@@ -141,6 +141,7 @@ def running_stack_redis(
 
     The harness itself logs in as bo1_ops. ``settings`` is an infra StackSettings.
     """
+    from bootstrap.redis_users import OPS_USER
     from infra.specs import redis as redis_spec
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -148,6 +149,6 @@ def running_stack_redis(
     acl.write_text(redis_spec.render_acl(passwords))
     conf = redis_spec.render_conf(settings, aclfile=str(acl), data_dir=str(workdir))  # type: ignore[arg-type]
     with running_redis(
-        workdir, conf, password=passwords["redisOpsPassword"], username=redis_spec.OPS_USER
+        workdir, conf, password=passwords["redisOpsPassword"], username=OPS_USER
     ) as proc:
         yield proc
