@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common import VENV_BIN, database_factory, interleaved, report, timed_run, verdict
 
-from bootstrap.secret_catalogue import load as load_catalogue
+from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
 from tests.support.postgres_server import running_postgres
 from tests.support.redis_server import running_stack_redis

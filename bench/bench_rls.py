@@ -31,9 +31,10 @@ import psycopg
 from common import verdict  # also puts the project root on sys.path
 from psycopg import sql
 
-from bootstrap.migrate.files import DEFAULT_DIR, discover
+from bootstrap.migrate.files import discover
 from bootstrap.migrate.runner import Migrator
-from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
+from bootstrap.paths import MIGRATIONS_DIR
+from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE
 from tests.support.postgres_server import PostgresServer, running_postgres
 
 USERS, SESSIONS, CONTRIBUTIONS = 10_000, 100_000, 1_000_000
@@ -82,7 +83,7 @@ def load(server: PostgresServer) -> float:
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         conn.execute("CREATE DATABASE bench")
     with psycopg.connect(server.dsn("bench"), autocommit=True) as conn:
-        Migrator(conn, discover(DEFAULT_DIR), say=lambda _: None).up()
+        Migrator(conn, discover(MIGRATIONS_DIR), say=lambda _: None).up()
         for statement in LOAD:
             conn.execute(statement)  # type: ignore[arg-type]
     return time.perf_counter() - started

@@ -1,0 +1,20 @@
+"""bo1-infra's live side: everything that runs against PostgreSQL and Redis, and the CLI.
+
+One folder per concern; a newcomer finds a concern by its folder name:
+
+  postgres/       connect (the DSN edge, the superuser login), roles, scram, tenancy
+  redisdb/        connect, keys (the key-family registry), users (ACL), sizes, cleanup/
+  stack_secrets/  the secret catalogue (secrets/catalogue.toml), its schema, its inputs
+  appenv/         the app's environment: model, env_file (written and read here), urls
+  migrate/        the SQL migration runner: files, plan, lock, runner, commands
+  personas/       the persona catalogue: data file, schema, seeding, commands
+  ops/            verbs that combine concerns: bootstrap, verify, status, docs
+
+and a few shared modules: cli (the verb table), errors, masking, validated,
+paths (the project root and its well-known files) and fingerprints.
+
+Import rule: ops/ -> concern folders -> {errors, masking, paths, validated}.
+A concern folder never imports ops/ or cli. infra/ may use the vocabulary
+(catalogue, app env model, roles, key registry, users, sizes, paths, errors)
+but never ops/ or a ``connect`` module. Nothing here imports pulumi.
+"""

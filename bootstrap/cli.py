@@ -1,9 +1,11 @@
-"""The ``bo1-infra`` command line.
+"""The ``bo1-infra`` command line: one table of verbs, shared options, one function per verb.
 
-Each verb imports what it needs only when it runs: ``migrate up`` with nothing
-pending should cost little more than importing psycopg and one round trip.
-Command functions return an int exit code; a ``Bo1Error`` becomes one line on
-stderr, never a traceback.
+Every verb takes the same flag for the same thing: ``--dsn`` for Postgres,
+``--redis-url`` for Redis, ``--wait`` for both, ``--migrations-dir`` and
+``--stack`` where they apply. Each verb function imports its concern only when
+it runs: ``migrate up`` with nothing pending should cost little more than
+importing psycopg and one round trip. Verbs return an exit code; a
+``Bo1Error`` becomes one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import NoReturn
 
 Command = Callable[[argparse.Namespace], int]
+Options = Callable[[argparse.ArgumentParser], None]
 
 
 class Parser(argparse.ArgumentParser):
@@ -24,36 +28,64 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
-def _connection_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection")
-    group.add_argument(
+# -- shared options ----------------------------------------------------------------
+
+
+def postgres_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--dsn",
         default="",
-        help="libpq DSN or URL; default: libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE",
-    )
-    group.add_argument(
-        "--wait",
-        nargs="?",
-        type=float,
-        const=60.0,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait for the database to accept connections (default 60 s when given)",
+        help="PostgreSQL DSN or URL; default: libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD,"
+        " PGDATABASE. Logs in as `postgres` unless it or PGUSER names a user;"
+        " the password: --dsn, else $BO1_POSTGRES_SUPERUSER_PASSWORD, else PGPASSWORD",
     )
 
 
-def _migrate_parser(sub: argparse._SubParsersAction[Parser]) -> None:
-    migrate = sub.add_parser("migrate", help="apply, roll back or list SQL migrations")
-    verbs = migrate.add_subparsers(dest="verb", required=True, metavar="{up,down,status}")
+def redis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="Redis URL as bo1_ops (default: $REDIS_URL); the password is never printed",
+    )
 
-    common = Parser(add_help=False)
-    _connection_args(common)
-    common.add_argument(
+
+def wait_option(default: float = 0.0) -> Options:
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--wait",
+            nargs="?",
+            type=float,
+            const=60.0,
+            default=default,
+            metavar="SECONDS",
+            help="wait for the services to accept connections (60 s when given without a value;"
+            f" default {default:g})",
+        )
+
+    return add
+
+
+def migrations_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--migrations-dir",
-        help="folder of NNNN_name.up.sql / .down.sql files; default: $BO1_MIGRATIONS_DIR "
-        "or the project's sql/migrations",
+        help="folder of NNNN_name.up.sql / .down.sql files; default: $BO1_MIGRATIONS_DIR"
+        " or the project's sql/migrations",
     )
-    common.add_argument(
+
+
+def stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        default=os.environ.get("BO1_STACK", "dev"),
+        help="stack name (default: $BO1_STACK or dev)",
+    )
+    parser.add_argument(
+        "--env-file", help="the app's env file (default: secrets/.env.<stack> in the project)"
+    )
+
+
+def lock_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--lock-timeout",
         type=float,
         default=60.0,
@@ -61,142 +93,203 @@ def _migrate_parser(sub: argparse._SubParsersAction[Parser]) -> None:
         help="how long to wait for another runner's migration lock (default 60)",
     )
 
-    up = verbs.add_parser("up", parents=[common], help="apply pending migrations")
-    up.add_argument("--to", type=int, metavar="V", help="stop after version V")
-    up.set_defaults(command=_lazy("bootstrap.migrate.commands", "up"))
 
-    down = verbs.add_parser("down", parents=[common], help="roll back applied migrations")
-    how = down.add_mutually_exclusive_group()
+def target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", type=int, metavar="V", help="stop after version V")
+
+
+def rollback_options(parser: argparse.ArgumentParser) -> None:
+    how = parser.add_mutually_exclusive_group()
     how.add_argument("--to", type=int, metavar="V", help="roll back to version V (0: all)")
     how.add_argument("--steps", type=int, metavar="N", help="roll back the newest N (default 1)")
-    down.set_defaults(command=_lazy("bootstrap.migrate.commands", "down"))
-
-    st = verbs.add_parser("status", parents=[common], help="list applied and pending migrations")
-    st.set_defaults(command=_lazy("bootstrap.migrate.commands", "status"))
 
 
-def _seed_parser(sub: argparse._SubParsersAction[Parser]) -> None:
-    seed = sub.add_parser("seed", help="load reference data")
-    what = seed.add_subparsers(dest="what", required=True, metavar="{personas}")
-    personas = what.add_parser("personas", help="upsert the expert personas from their data file")
-    _connection_args(personas)
-    personas.add_argument(
-        "--file", help="persona data file (default: the project's bootstrap/data/personas.json)"
+def name_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="what the migration does, e.g. add_session_tags")
+
+
+def personas_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file", help="persona data file (default: the project's bootstrap/personas/personas.json)"
     )
-    personas.add_argument(
+    parser.add_argument(
         "--dry-run", action="store_true", help="report what would change, change nothing"
     )
-    personas.set_defaults(command=_lazy("bootstrap.personas.commands", "personas"))
 
 
-def _redis_args(parser: argparse.ArgumentParser) -> None:
+def bootstrap_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--redis-url",
-        help="Redis URL as bo1_ops (default: $REDIS_URL); the password is never printed",
+        "--personas-file",
+        help="persona data file (default: the project's bootstrap/personas/personas.json)",
     )
 
 
-def _stack_args(parser: argparse.ArgumentParser) -> None:
+def cleanup_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--stack",
-        default=os.environ.get("BO1_STACK", "dev"),
-        help="stack name (default: $BO1_STACK or dev)",
-    )
-    parser.add_argument(
-        "--env-file", help="the app env file (default: secrets/.env.<stack> in the project)"
-    )
-    parser.add_argument("--migrations-dir", help=argparse.SUPPRESS)
-
-
-def _operations_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
-    boot = sub.add_parser(
-        "bootstrap",
-        help="wait for the services, migrate, seed personas, set passwords, write the env file",
-        description="Secrets come from the BO1_* variables of secrets/catalogue.toml, never argv.",
-    )
-    _connection_args(boot)
-    boot.set_defaults(wait=60.0)
-    _redis_args(boot)
-    _stack_args(boot)
-    boot.add_argument("--personas-file", help=argparse.SUPPRESS)
-    boot.set_defaults(command=_lazy("bootstrap.run", "bootstrap"))
-
-    verify = sub.add_parser(
-        "verify", help="check the data layer end to end; non-zero on any failure"
-    )
-    _connection_args(verify)
-    _redis_args(verify)
-    _stack_args(verify)
-    verify.add_argument(
-        "--redis-maxmemory", default="256mb", help="expected Redis maxmemory (default 256mb)"
-    )
-    verify.set_defaults(command=_lazy("bootstrap.verify", "verify"))
-
-    status = sub.add_parser("status", help="one screen: migrations, personas, Redis memory")
-    _connection_args(status)
-    _redis_args(status)
-    status.add_argument("--migrations-dir", help=argparse.SUPPRESS)
-    status.set_defaults(command=_lazy("bootstrap.status", "status"))
-
-    docs = sub.add_parser("docs", help="generated documentation")
-    what = docs.add_subparsers(dest="what", required=True, metavar="{env,redis-keys}")
-    for name, function, source in (
-        ("env", "env", "docs/ENVIRONMENT_VARIABLES.md from the app env model and secret catalogue"),
-        ("redis-keys", "redis_keys", "docs/REDIS_KEY_PATTERNS.md from the key-pattern registry"),
-    ):
-        doc = what.add_parser(name, help=source)
-        doc.add_argument(
-            "--write", action="store_true", help="write the file instead of printing it"
-        )
-        doc.set_defaults(command=_lazy("bootstrap.docs", function))
-
-
-def _cleanup_parser(sub: argparse._SubParsersAction[Parser]) -> None:
-    cleanup = sub.add_parser(
-        "redis-cleanup",
-        help="cron-ready Redis hygiene: TTLs, stale rate limits, orphaned checkpoints, memory",
-        description="Exit 0: clean; 1: memory at or above 80%% of maxmemory; 2: an error.",
-    )
-    cleanup.add_argument("--url", help="Redis URL as bo1_ops (default: $REDIS_URL)")
-    cleanup.add_argument(
         "--dry-run", action="store_true", help="report what would be done, change nothing"
     )
-    cleanup.add_argument("--verbose", action="store_true", help="list every action on stderr")
-    cleanup.add_argument("--json", action="store_true", help="print the summary as JSON")
-    cleanup.add_argument(
+    parser.add_argument("--verbose", action="store_true", help="list every action on stderr")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
         "--batch", type=int, default=1000, help="SCAN COUNT per batch (default 1000)"
     )
-    cleanup.set_defaults(command=_lazy("bootstrap.redis_cleanup.command", "cleanup"))
 
 
-def _lazy(module: str, name: str) -> Command:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        command: Command = getattr(importlib.import_module(module), name)
-        return command(args)
-
-    return run
+def docs_options(parser: argparse.ArgumentParser) -> None:
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--write", action="store_true", help="rewrite every file that is stale")
+    how.add_argument("--show", metavar="NAME", help="print one generated file to stdout")
 
 
-_BUILDERS = {
-    "migrate": _migrate_parser,
-    "seed": _seed_parser,
-    **dict.fromkeys(("bootstrap", "verify", "status", "docs"), _operations_parsers),
-    "redis-cleanup": _cleanup_parser,
-}
+# -- one function per verb ---------------------------------------------------------
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command``'s part when it is known (argparse setup costs a few ms)."""
+def migrate_up(args: argparse.Namespace) -> int:
+    from bootstrap.migrate import commands
+
+    return commands.migrate_up(args)
+
+
+def migrate_down(args: argparse.Namespace) -> int:
+    from bootstrap.migrate import commands
+
+    return commands.migrate_down(args)
+
+
+def migrate_status(args: argparse.Namespace) -> int:
+    from bootstrap.migrate import commands
+
+    return commands.migrate_status(args)
+
+
+def migrate_new(args: argparse.Namespace) -> int:
+    from bootstrap.migrate import commands
+
+    return commands.migrate_new(args)
+
+
+def seed_personas(args: argparse.Namespace) -> int:
+    from bootstrap.personas import commands
+
+    return commands.seed_personas(args)
+
+
+def bootstrap(args: argparse.Namespace) -> int:
+    from bootstrap.ops import bootstrap as ops
+
+    return ops.bootstrap(args)
+
+
+def verify(args: argparse.Namespace) -> int:
+    from bootstrap.ops import verify as ops
+
+    return ops.verify(args)
+
+
+def status(args: argparse.Namespace) -> int:
+    from bootstrap.ops import status as ops
+
+    return ops.stack_status(args)
+
+
+def redis_cleanup(args: argparse.Namespace) -> int:
+    from bootstrap.redisdb.cleanup import commands
+
+    return commands.redis_cleanup(args)
+
+
+def docs(args: argparse.Namespace) -> int:
+    from bootstrap.ops import docs as ops
+
+    return ops.docs(args)
+
+
+@dataclass(frozen=True)
+class Verb:
+    words: tuple[str, ...]  # ("migrate", "up")
+    summary: str  # its line in the parent's listing
+    description: str  # the first paragraph of its --help
+    options: tuple[Options, ...]
+    run: Command
+
+
+PG, REDIS, WAIT, MIGRATIONS = postgres_options, redis_options, wait_option(), migrations_option
+
+VERBS = (
+    Verb(("migrate", "up"), "apply pending migrations",
+         "Apply every pending migration (or up to --to), each in its own transaction.",
+         (PG, WAIT, MIGRATIONS, lock_timeout_option, target_option), migrate_up),
+    Verb(("migrate", "down"), "roll back applied migrations",
+         "Roll back the newest migration, the newest --steps N, or everything above --to V.",
+         (PG, WAIT, MIGRATIONS, lock_timeout_option, rollback_options), migrate_down),
+    Verb(("migrate", "status"), "list applied, pending and changed migrations",
+         "List every migration with its state (applied, pending, changed, file missing).",
+         (PG, WAIT, MIGRATIONS), migrate_status),
+    Verb(("migrate", "new"), "write the next numbered up/down pair",
+         "Create NNNN_name.up.sql and NNNN_name.down.sql with the next free number.",
+         (MIGRATIONS, name_argument), migrate_new),
+    Verb(("seed", "personas"), "upsert the expert personas from their data file",
+         "Insert, update, deactivate or remove personas so the table matches the data file,"
+         " in one transaction.",
+         (PG, WAIT, personas_options), seed_personas),
+    Verb(("bootstrap",), "wait, migrate, seed personas, set passwords, write the env file",
+         "Bring a stack's fresh containers to a ready data layer. Idempotent. Secrets come"
+         " from the BO1_* variables of secrets/catalogue.toml, never from argv.",
+         (PG, REDIS, wait_option(60.0), MIGRATIONS, stack_options, bootstrap_options),
+         bootstrap),
+    Verb(("verify",), "check the data layer end to end; non-zero on any failure",
+         "Check schema, row-level security, personas, migrations, Redis settings and the"
+         " app's own logins against the stack; print a table; exit 1 on any failure.",
+         (PG, REDIS, WAIT, MIGRATIONS, stack_options), verify),
+    Verb(("status",), "one screen: migrations, personas, Redis memory",
+         "Show where the data layer stands: migrations, personas and Redis memory.",
+         (PG, REDIS, WAIT, MIGRATIONS), status),
+    Verb(("redis-cleanup",), "cron-ready Redis hygiene: TTLs, stale keys, orphans, memory",
+         "One SCAN pass that gives keys their TTL and deletes stale and orphaned ones."
+         " Exit 0: clean; 1: memory at or above 80% of maxmemory; 2: an error.",
+         (REDIS, WAIT, cleanup_options), redis_cleanup),
+    Verb(("docs",), "check or rewrite the generated docs",
+         "Check that every generated file (docs and secrets/.env.example) matches the code"
+         " it mirrors; --write rewrites the stale ones, --show NAME prints one.",
+         (docs_options,), docs),
+)  # fmt: skip
+
+
+def build_parser(first_word: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``first_word``'s verbs when it names some (argparse setup costs ms)."""
     parser = Parser(
         prog="bo1-infra", description="Bootstrap and operate the Board of One data layer."
     )
-    sub = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
-    builders = [_BUILDERS[command]] if command in _BUILDERS else dict.fromkeys(_BUILDERS.values())
-    for build in builders:
-        build(sub)
+    chosen = [v for v in VERBS if v.words[0] == first_word] or list(VERBS)
+    groups: dict[tuple[str, ...], argparse._SubParsersAction[Parser]] = {
+        (): parser.add_subparsers(dest="verb_0", required=True, metavar="COMMAND")
+    }
+    for verb in chosen:
+        _add_verb(groups, verb)
     return parser
+
+
+def _add_verb(
+    groups: dict[tuple[str, ...], argparse._SubParsersAction[Parser]], verb: Verb
+) -> None:
+    for depth in range(1, len(verb.words)):
+        prefix = verb.words[:depth]
+        if prefix not in groups:
+            words = [v.words[depth] for v in VERBS if v.words[:depth] == prefix]
+            group = groups[prefix[:-1]].add_parser(
+                prefix[-1],
+                help=f"{prefix[-1]} commands: {', '.join(words)}",
+                description=f"bo1-infra {' '.join(prefix)}: {', '.join(words)}.",
+            )
+            groups[prefix] = group.add_subparsers(
+                dest=f"verb_{depth}", required=True, metavar="{" + ",".join(words) + "}"
+            )
+    sub = groups[verb.words[:-1]].add_parser(
+        verb.words[-1], help=verb.summary, description=verb.description
+    )
+    for add in verb.options:
+        add(sub)
+    sub.set_defaults(command=verb.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,33 +5,26 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from bootstrap import app_env, redis_users, secret_catalogue
+from bootstrap.appenv import model as app_env
+from bootstrap.appenv.urls import connection_url
 from bootstrap.errors import Bo1Error
-from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
-from bootstrap.urls import connection_url
+from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
+from bootstrap.redisdb import users as redis_users
+from bootstrap.stack_secrets import catalogue as secret_catalogue
 from infra.components.bootstrap_hook import BootstrapHook
 from infra.components.container_service import ContainerService
 from infra.components.stack_secrets import StackSecrets, missing_required
-from infra.settings import PROJECT, SettingsError, StackSettings, from_config
-from infra.specs import postgres, redis
+from infra.settings import PROJECT, SettingsError, StackSettings, from_stack_config
+from infra.specs import postgres_server, redis_server
 
 
 def load_settings(stack: str, secret_keys: set[str]) -> StackSettings:
-    """Validate this stack's config before any resource exists; a bad value stops the run.
-
-    Every ``bo1-infra:*`` key is checked, so a misspelt key is an error rather
-    than a silently ignored setting. Secret keys belong to the catalogue.
-    """
-    prefix = f"{PROJECT}:"
-    raw = {
-        key.removeprefix(prefix): str(value)
-        for key, value in _all_config().items()
-        if key.startswith(prefix) and key.removeprefix(prefix) not in secret_keys
-    }
+    """Validate this stack's config before any resource exists; a bad value stops the run."""
+    config = {key: str(value) for key, value in _all_config().items()}
     try:
-        return from_config(stack, raw)
+        return from_stack_config(stack, config, secret_keys)
     except SettingsError as exc:
-        raise pulumi.RunError(str(exc)) from None
+        raise pulumi.RunError(exc.message) from None
 
 
 def _all_config() -> dict[str, object]:
@@ -68,7 +61,7 @@ def main() -> None:
         labels=[docker.NetworkLabelArgs(label="com.bo1.stack", value=stack)],
         opts=pulumi.ResourceOptions(provider=provider),
     )
-    pg_spec, redis_spec = postgres.container(settings), redis.container(settings)
+    pg_spec, redis_spec = postgres_server.container(settings), redis_server.container(settings)
     pg = ContainerService(
         pg_spec.name,
         pg_spec,
@@ -156,7 +149,7 @@ def export_connections(
     pulumi.export("redisPort", settings.redis_port)
     pulumi.export(
         "postgresSuperuserUrl",
-        postgres_url(settings, postgres.SUPERUSER, values["postgresSuperuserPassword"]),
+        postgres_url(settings, SUPERUSER, values["postgresSuperuserPassword"]),
     )
     pulumi.export("databaseUrl", postgres_url(settings, APP_ROLE, values["postgresAppPassword"]))
     pulumi.export(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -27,9 +28,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from bootstrap.app_env import check_overrides
+from bootstrap import paths
+from bootstrap.appenv.model import check_overrides
 from bootstrap.errors import Bo1Error
-from bootstrap.sizes import REDIS_MEMORY, redis_bytes
+from bootstrap.redisdb.sizes import REDIS_MEMORY, redis_bytes
 
 PROJECT = "bo1-infra"
 
@@ -156,8 +158,10 @@ class StackSettings(BaseModel):
         return f"bo1-{self.stack}"
 
 
-class SettingsError(ValueError):
+class SettingsError(Bo1Error):
     """Invalid stack config: one line naming the stack, every bad key and what is allowed."""
+
+    exit_code = 2
 
 
 def from_config(stack: str, config: Mapping[str, str]) -> StackSettings:
@@ -167,6 +171,48 @@ def from_config(stack: str, config: Mapping[str, str]) -> StackSettings:
         return StackSettings.model_validate({**values, "stack": stack})
     except ValidationError as exc:
         raise SettingsError(_describe(stack, exc, values)) from None
+
+
+def stack_file_config(stack: str, root: Path = paths.ROOT) -> dict[str, str]:
+    """``Pulumi.<stack>.yaml``'s config as Pulumi hands it to a program: every value a string."""
+    import yaml
+
+    path = root / f"Pulumi.{stack}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        stacks = sorted(p.name.split(".")[1] for p in root.glob("Pulumi.*.yaml"))
+        raise SettingsError(
+            f"no stack file {path.name}; pass --stack with one of: {', '.join(stacks)}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(
+            f"{path.name} is not valid YAML: {' '.join(str(exc).split())}"
+        ) from None
+    config = data.get("config") or {} if isinstance(data, dict) else {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+def from_stack_config(
+    stack: str, config: Mapping[str, str], secret_keys: Set[str]
+) -> StackSettings:
+    """Validate every ``bo1-infra:*`` key of a whole stack config, skipping ``secret_keys``.
+
+    Every project key is checked, so a misspelt key is an error rather than a
+    silently ignored setting; other namespaces (``docker:*``) are not ours.
+    """
+    prefix = f"{PROJECT}:"
+    raw = {
+        key: value
+        for key, value in config.items()
+        if key.startswith(prefix) and key.removeprefix(prefix) not in secret_keys
+    }
+    return from_config(stack, raw)
+
+
+def load_stack(stack: str, secret_keys: Set[str], root: Path = paths.ROOT) -> StackSettings:
+    """The validated settings of ``Pulumi.<stack>.yaml`` (for verify, tests and docs)."""
+    return from_stack_config(stack, stack_file_config(stack, root), secret_keys)
 
 
 def _describe(stack: str, exc: ValidationError, values: Mapping[str, str]) -> str:

@@ -17,12 +17,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bootstrap.migrate.files import DEFAULT_DIR, discover
+from bootstrap.migrate.files import discover
 from bootstrap.migrate.runner import Migrator
-from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
+from bootstrap.paths import MIGRATIONS_DIR
+from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE
 from tests.support.databases import temp_database
 from tests.support.postgres_server import PostgresServer, running_postgres
-from tests.support.redis_server import RedisProcess, running_redis
 
 TEMPLATE_DB = "bo1_template"
 
@@ -44,18 +44,12 @@ def pg_server(scratch_root: Path) -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def redis_proc(scratch_root: Path) -> Iterator[RedisProcess]:
-    with running_redis(scratch_root / "redis") as proc:
-        yield proc
-
-
-@pytest.fixture(scope="session")
 def migrated_template(pg_server: PostgresServer) -> str:
     """A database with every migration applied, the source of each test's clone."""
     with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
     with psycopg.connect(pg_server.dsn(TEMPLATE_DB), autocommit=True) as conn:
-        Migrator(conn, discover(DEFAULT_DIR), say=lambda _: None).up()
+        Migrator(conn, discover(MIGRATIONS_DIR), say=lambda _: None).up()
     return TEMPLATE_DB
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bootstrap.secret_catalogue import load as load_catalogue
+from bootstrap.appenv.env_file import read as read_env
+from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.databases import temp_database
@@ -75,7 +76,7 @@ def environment(
 
 
 @pytest.fixture
-def env(
+def boot_env(
     cluster: PostgresServer,
     database: str,
     redis_proc: RedisProcess,
@@ -92,17 +93,16 @@ def boot(env: dict[str, str], env_file: Path, *extra: str) -> tuple[int, str, st
     return result.returncode, result.stdout, result.stderr
 
 
-def read_env(path: Path) -> dict[str, str]:
-    return dict(
-        line.split("=", 1)
-        for line in path.read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-
-
 def can_login(server: PostgresServer, db: str, user: str, password: str) -> bool:
     try:
-        psycopg.connect(server.dsn(db, user=user, password=password), connect_timeout=5).close()
+        psycopg.connect(
+            host=server.host,
+            port=server.port,
+            dbname=db,
+            user=user,
+            password=password,
+            connect_timeout=5,
+        ).close()
     except psycopg.OperationalError:
         return False
     return True
@@ -114,18 +114,18 @@ def can_login(server: PostgresServer, db: str, user: str, password: str) -> bool
 def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     cluster: PostgresServer,
     database: str,
-    env: dict[str, str],
+    boot_env: dict[str, str],
     stack_secrets: dict[str, str],
     tmp_path: Path,
 ) -> None:
     env_file = tmp_path / "app.env"
-    rc, out, err = boot(env, env_file)
+    rc, out, err = boot(boot_env, env_file)
     assert rc == 0, err
     assert "Migrations: 3 applied" in out
     assert "Personas: 45 inserted" in out
     assert "App env file" in out and "written" in out
 
-    verified = run_cli("verify", "--env-file", str(env_file), env=env)
+    verified = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "FAIL" not in verified.stdout
     assert "12 of 12 checks passed." in verified.stdout
@@ -135,7 +135,7 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
         verifiers = conn.execute(
             "SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE 'bo1%' ORDER BY 1"
         ).fetchall()
-    rc, out, err = boot(env, env_file)
+    rc, out, err = boot(boot_env, env_file)
     assert rc == 0, err
     assert "Migrations: 0 applied" in out
     assert "45 unchanged" in out
@@ -154,13 +154,13 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
 def test_env_file_is_private_complete_and_works(
     cluster: PostgresServer,
     database: str,
-    env: dict[str, str],
+    boot_env: dict[str, str],
     stack_secrets: dict[str, str],
     redis_proc: RedisProcess,
     tmp_path: Path,
 ) -> None:
     env_file = tmp_path / "secrets" / ".env.dev"
-    assert boot(env, env_file)[0] == 0
+    assert boot(boot_env, env_file)[0] == 0
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     values = read_env(env_file)
     assert values["ANTHROPIC_API_KEY"] == stack_secrets["anthropicApiKey"]
@@ -176,12 +176,12 @@ def test_env_file_is_private_complete_and_works(
     assert [p.name for p in env_file.parent.iterdir()] == [".env.dev"]  # no temp file left behind
 
 
-def test_app_settings_override_defaults(env: dict[str, str], tmp_path: Path) -> None:
+def test_app_settings_override_defaults(boot_env: dict[str, str], tmp_path: Path) -> None:
     env_file = tmp_path / "app.env"
     assert (
         boot(
             {
-                **env,
+                **boot_env,
                 "BO1_APP_SETTINGS": '{"LOG_LEVEL": "DEBUG", "MAX_COST_PER_SESSION_USD": "5.00"}',
             },
             env_file,
@@ -196,20 +196,20 @@ def test_app_settings_override_defaults(env: dict[str, str], tmp_path: Path) -> 
 
 
 def test_rotating_a_role_password_lets_the_new_one_in_and_keeps_the_old_one_out(
-    cluster: PostgresServer, database: str, env: dict[str, str], tmp_path: Path
+    cluster: PostgresServer, database: str, boot_env: dict[str, str], tmp_path: Path
 ) -> None:
     env_file = tmp_path / "app.env"
-    old = env["BO1_POSTGRES_APP_PASSWORD"]
-    assert boot(env, env_file)[0] == 0
+    old = boot_env["BO1_POSTGRES_APP_PASSWORD"]
+    assert boot(boot_env, env_file)[0] == 0
     assert can_login(cluster, database, "bo1_app", old)
     new = "Rotated-" + secrets.token_urlsafe(12)
-    rc, out, err = boot({**env, "BO1_POSTGRES_APP_PASSWORD": new}, env_file)
+    rc, out, err = boot({**boot_env, "BO1_POSTGRES_APP_PASSWORD": new}, env_file)
     assert rc == 0, err
     assert "bo1_app set" in out and "bo1_service unchanged" in out
     assert can_login(cluster, database, "bo1_app", new)
     assert not can_login(cluster, database, "bo1_app", old)
     assert new in read_env(env_file)["DATABASE_URL"]
-    assert boot(env, env_file)[0] == 0  # rotate back for the other tests of this module
+    assert boot(boot_env, env_file)[0] == 0  # rotate back for the other tests of this module
 
 
 def test_rotating_the_superuser_rekeys_it_over_the_local_socket(
@@ -222,22 +222,24 @@ def test_rotating_the_superuser_rekeys_it_over_the_local_socket(
             **stack_secrets,
             "postgresSuperuserPassword": "New-Superuser-" + secrets.token_hex(8),
         }
-        env = environment(server, "postgres", redis_proc, values)
-        env_file = tmp_path / "app.env"
-        refused = run_cli("bootstrap", "--stack", "dev", "--env-file", str(env_file), env=env)
+        rotated_env = environment(server, "postgres", redis_proc, values)
+        env_file = tmp_path / "app.rotated_env"
+        refused = run_cli(
+            "bootstrap", "--stack", "dev", "--env-file", str(env_file), env=rotated_env
+        )
         assert_one_line_error(refused, "password authentication failed", '"postgres"')
         assert values["postgresSuperuserPassword"] not in refused.stderr
 
         socket_dir = server.datadir.parent
-        env["BO1_POSTGRES_LOCAL_PSQL"] = (
+        rotated_env["BO1_POSTGRES_LOCAL_PSQL"] = (
             f"{server.bin('psql')} -h {socket_dir} -p {server.port} -U postgres -d postgres"
         )
-        rc, out, err = boot(env, env_file)
+        rc, out, err = boot(rotated_env, env_file)
         assert rc == 0, err
         assert "password re-keyed over the local socket" in out
         assert can_login(server, "postgres", "postgres", values["postgresSuperuserPassword"])
         assert not can_login(server, "postgres", "postgres", server.password)
-        assert boot(env, env_file)[1].strip().endswith("nothing changed.")
+        assert boot(rotated_env, env_file)[1].strip().endswith("nothing changed.")
 
 
 # -- secrets never printed ----------------------------------------------------------
@@ -246,29 +248,29 @@ def test_rotating_the_superuser_rekeys_it_over_the_local_socket(
 def test_no_command_ever_prints_a_secret(
     cluster: PostgresServer,
     database: str,
-    env: dict[str, str],
+    boot_env: dict[str, str],
     stack_secrets: dict[str, str],
     redis_proc: RedisProcess,
     tmp_path: Path,
 ) -> None:
     env_file = tmp_path / "app.env"
     dead = free_port()
-    wrong = {**env, "BO1_POSTGRES_SUPERUSER_PASSWORD": "Wrong-Superuser-Pw-77"}
+    wrong = {**boot_env, "BO1_POSTGRES_SUPERUSER_PASSWORD": "Wrong-Superuser-Pw-77"}
     runs = [
-        run_cli("bootstrap", "--env-file", str(env_file), env=env),
-        run_cli("bootstrap", "--env-file", str(env_file), env=env),
-        run_cli("verify", "--env-file", str(env_file), env=env),
-        run_cli("status", env=env),
+        run_cli("bootstrap", "--env-file", str(env_file), env=boot_env),
+        run_cli("bootstrap", "--env-file", str(env_file), env=boot_env),
+        run_cli("verify", "--env-file", str(env_file), env=boot_env),
+        run_cli("status", env=boot_env),
         run_cli(
             "migrate",
             "status",
-            env={**env, "PGPASSWORD": stack_secrets["postgresSuperuserPassword"]},
+            env={**boot_env, "PGPASSWORD": stack_secrets["postgresSuperuserPassword"]},
         ),
         run_cli(
             "seed",
             "personas",
             "--dry-run",
-            env={**env, "PGPASSWORD": stack_secrets["postgresSuperuserPassword"]},
+            env={**boot_env, "PGPASSWORD": stack_secrets["postgresSuperuserPassword"]},
         ),
         # ...and the failing ones
         run_cli("bootstrap", "--env-file", str(env_file), env=wrong),
@@ -279,7 +281,7 @@ def test_no_command_ever_prints_a_secret(
             str(env_file),
             "--wait",
             "0",
-            env={**env, "PGPORT": str(dead)},
+            env={**boot_env, "PGPORT": str(dead)},
         ),
         run_cli(
             "bootstrap",
@@ -288,7 +290,7 @@ def test_no_command_ever_prints_a_secret(
             "--wait",
             "0",
             env={
-                **env,
+                **boot_env,
                 "REDIS_URL": f"redis://bo1_ops:{stack_secrets['redisOpsPassword']}@127.0.0.1:{dead}/0",
             },
         ),
@@ -296,18 +298,18 @@ def test_no_command_ever_prints_a_secret(
             "bootstrap",
             "--env-file",
             str(env_file),
-            env={**env, "REDIS_URL": redis_proc.server.url("bo1_ops", "Wrong-Redis-Pw-55")},
+            env={**boot_env, "REDIS_URL": redis_proc.server.url("bo1_ops", "Wrong-Redis-Pw-55")},
         ),
         run_cli(
             "bootstrap",
             "--env-file",
             str(env_file),
-            env={k: v for k, v in env.items() if k != "BO1_VOYAGE_API_KEY"},
+            env={k: v for k, v in boot_env.items() if k != "BO1_VOYAGE_API_KEY"},
         ),
         run_cli(
             "status",
             env={
-                **env,
+                **boot_env,
                 "REDIS_URL": redis_proc.server.url("bo1_app", stack_secrets["redisAppPassword"]),
             },
         ),
@@ -329,10 +331,10 @@ def test_no_command_ever_prints_a_secret(
 # -- bad input -------------------------------------------------------------------
 
 
-def test_missing_secrets_are_all_listed(env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_secrets_are_all_listed(boot_env: dict[str, str], tmp_path: Path) -> None:
     partial = {
         k: v
-        for k, v in env.items()
+        for k, v in boot_env.items()
         if k not in ("BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY", "BO1_REDIS_OPS_PASSWORD")
     }
     result = run_cli("bootstrap", "--env-file", str(tmp_path / "e"), env=partial)
@@ -348,13 +350,13 @@ def test_missing_secrets_are_all_listed(env: dict[str, str], tmp_path: Path) -> 
 
 
 def test_wrong_password_names_the_user_not_the_password(
-    env: dict[str, str], tmp_path: Path
+    boot_env: dict[str, str], tmp_path: Path
 ) -> None:
     result = run_cli(
         "bootstrap",
         "--env-file",
         str(tmp_path / "e"),
-        env={**env, "BO1_POSTGRES_SUPERUSER_PASSWORD": "Nope-123"},
+        env={**boot_env, "BO1_POSTGRES_SUPERUSER_PASSWORD": "Nope-123"},
     )
     assert_one_line_error(
         result, "password authentication failed", '"postgres"', "check the password"
@@ -362,7 +364,7 @@ def test_wrong_password_names_the_user_not_the_password(
 
 
 def test_unreachable_services_get_a_clear_error_after_the_bounded_wait(
-    env: dict[str, str], tmp_path: Path
+    boot_env: dict[str, str], tmp_path: Path
 ) -> None:
     dead = free_port()
     pg = run_cli(
@@ -371,7 +373,7 @@ def test_unreachable_services_get_a_clear_error_after_the_bounded_wait(
         str(tmp_path / "e"),
         "--wait",
         "1",
-        env={**env, "PGPORT": str(dead)},
+        env={**boot_env, "PGPORT": str(dead)},
     )
     assert_one_line_error(pg, f"127.0.0.1:{dead}", "after waiting 1 s")
     rd = run_cli(
@@ -380,60 +382,100 @@ def test_unreachable_services_get_a_clear_error_after_the_bounded_wait(
         str(tmp_path / "e"),
         "--wait",
         "1",
-        env={**env, "REDIS_URL": f"redis://bo1_ops:x@127.0.0.1:{dead}/0"},
+        env={**boot_env, "REDIS_URL": f"redis://bo1_ops:x@127.0.0.1:{dead}/0"},
     )
     assert_one_line_error(rd, f"Redis at 127.0.0.1:{dead}", "after waiting 1 s")
 
 
 def test_wrong_redis_password_is_named_without_the_password(
-    env: dict[str, str], redis_proc: RedisProcess, tmp_path: Path
+    boot_env: dict[str, str], redis_proc: RedisProcess, tmp_path: Path
 ) -> None:
     result = run_cli(
         "bootstrap",
         "--env-file",
         str(tmp_path / "e"),
-        env={**env, "REDIS_URL": redis_proc.server.url("bo1_ops", "Bad-Pw-9")},
+        env={**boot_env, "REDIS_URL": redis_proc.server.url("bo1_ops", "Bad-Pw-9")},
     )
     assert_one_line_error(result, "refused the login", "as bo1_ops")
     assert "Bad-Pw-9" not in result.stderr
 
 
-def test_non_ascii_password_is_refused_up_front(env: dict[str, str], tmp_path: Path) -> None:
+def test_non_ascii_passwords_work_through_saslprep(
+    cluster: PostgresServer, database: str, boot_env: dict[str, str], tmp_path: Path
+) -> None:
+    # libpq computes the verifier (with SASLprep); a second run must see it unchanged.
+    password = "Pässwörd\u00a0ﬁ-" + secrets.token_hex(4)  # NBSP maps to space, the ligature to fi
+    values = {**boot_env, "BO1_POSTGRES_SERVICE_PASSWORD": password}
+    rc, out, err = boot(values, tmp_path / "e")
+    assert rc == 0, err
+    assert can_login(cluster, database, "bo1_service", password)
+    assert can_login(cluster, database, "bo1_service", password.replace("\u00a0", " "))
+    assert "bo1_service unchanged" in boot(values, tmp_path / "e")[1]
+    assert password not in out + err
+    assert boot(boot_env, tmp_path / "e")[0] == 0  # back to the module's password
+
+
+def test_a_control_character_in_a_password_is_refused_up_front(
+    boot_env: dict[str, str], tmp_path: Path
+) -> None:
     result = run_cli(
         "bootstrap",
         "--env-file",
         str(tmp_path / "e"),
-        env={**env, "BO1_POSTGRES_APP_PASSWORD": "pässwörd"},
+        env={**boot_env, "BO1_POSTGRES_APP_PASSWORD": "first-line\nLD_PRELOAD=/tmp/x.so"},
     )
-    assert_one_line_error(result, "BO1_POSTGRES_APP_PASSWORD", "printable ASCII")
-    assert "pässwörd" not in result.stderr
+    assert_one_line_error(result, "BO1_POSTGRES_APP_PASSWORD", "control character")
+    assert "first-line" not in result.stderr and not (tmp_path / "e").exists()
 
 
 # -- verify and status ---------------------------------------------------------------
 
 
 def test_verify_fails_loudly_when_something_is_wrong(
-    cluster: PostgresServer, database: str, env: dict[str, str], tmp_path: Path
+    cluster: PostgresServer,
+    database: str,
+    boot_env: dict[str, str],
+    stack_secrets: dict[str, str],
+    scratch_root: Path,
+    tmp_path: Path,
 ) -> None:
     env_file = tmp_path / "app.env"
-    assert boot(env, env_file)[0] == 0
+    assert boot(boot_env, env_file)[0] == 0
     with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
         conn.execute("ALTER TABLE votes NO FORCE ROW LEVEL SECURITY")
         conn.execute("UPDATE personas SET is_active = false WHERE code = 'devils_advocate'")
-    result = run_cli("verify", "--env-file", str(env_file), "--redis-maxmemory", "512mb", env=env)
+    # A Redis that drifted from the stack file: 512mb and allkeys-lfu where dev says 256mb, LRU.
+    drifted = from_config(
+        "dev",
+        {"redisMaxmemory": "512mb", "redisMemoryMb": "1024", "redisMaxmemoryPolicy": "allkeys-lfu"},
+    )
+    with running_stack_redis(scratch_root / "drifted-redis", drifted, stack_secrets) as other:
+        ops_url = other.server.url("bo1_ops", stack_secrets["redisOpsPassword"])
+        result = run_cli(
+            "verify", "--env-file", str(env_file), env={**boot_env, "REDIS_URL": ops_url}
+        )
     assert result.returncode == 1
-    failed = {line.split()[0] for line in result.stdout.splitlines() if " FAIL " in f" {line} "}
-    assert {"row-level", "personas", "redis"} <= failed or {"row-level", "personas"} <= failed, (
+    failed = {
+        line.split("  ")[0].strip() for line in result.stdout.splitlines() if " FAIL " in line
+    }
+    assert failed == {"row-level security", "personas", "redis maxmemory", "redis eviction"}, (
         result.stdout
     )
     assert "not enforced: votes.votes_user_isolation" in result.stdout
     assert "44 active" in result.stdout
-    assert "(want 536870912)" in result.stdout
+    assert "536870912 bytes (want 268435456: 256mb)" in result.stdout
+    assert "maxmemory-policy allkeys-lfu (want allkeys-lru)" in result.stdout
 
 
-def test_status_is_one_screen(env: dict[str, str], tmp_path: Path) -> None:
-    assert boot(env, tmp_path / "app.env")[0] == 0
-    out = run_cli("status", env=env).stdout
+def test_verify_names_an_unknown_stack(boot_env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli("verify", "--stack", "qa", "--env-file", str(tmp_path / "e"), env=boot_env)
+    assert_one_line_error(result, "Pulumi.qa.yaml", "dev, prod, staging")
+    assert result.returncode == 2
+
+
+def test_status_is_one_screen(boot_env: dict[str, str], tmp_path: Path) -> None:
+    assert boot(boot_env, tmp_path / "app.env")[0] == 0
+    out = run_cli("status", env=boot_env).stdout
     assert "migrations  3 applied (latest 0003_persona_catalogue), 0 pending" in out
     assert "personas    45 active, 0 inactive" in out
     assert "of 256.0 MB" in out and "policy allkeys-lru" in out and "AOF on" in out
@@ -453,9 +495,9 @@ def test_rendered_env_files_are_gitignored() -> None:
     )
 
 
-def test_verify_names_what_the_env_file_lacks(env: dict[str, str], tmp_path: Path) -> None:
+def test_verify_names_what_the_env_file_lacks(boot_env: dict[str, str], tmp_path: Path) -> None:
     env_file = tmp_path / "app.env"
-    assert boot(env, env_file)[0] == 0
+    assert boot(boot_env, env_file)[0] == 0
     env_file.write_text(
         "\n".join(
             line
@@ -463,7 +505,7 @@ def test_verify_names_what_the_env_file_lacks(env: dict[str, str], tmp_path: Pat
             if not line.startswith(("DATABASE_URL", "REDIS_URL"))
         )
     )
-    result = run_cli("verify", "--env-file", str(env_file), env=env)
+    result = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert result.returncode == 1
     assert "DATABASE_URL is missing from the env file" in result.stdout
     assert "REDIS_URL is missing from the env file" in result.stdout

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 import redis as redis_py
 
-from bootstrap import redis_users
+from bootstrap.redisdb import users as redis_users
 from infra.settings import StackSettings, from_config
-from infra.specs import postgres, redis
+from infra.specs import postgres_server, redis_server
 from tests.support.ports import free_port
 from tests.support.postgres_server import running_postgres
 from tests.support.pulumi_harness import stack_config
@@ -117,7 +117,7 @@ def test_healthcheck_passes_with_its_password_file_and_fails_without(
     good.write_text(PASSWORDS["redisHealthPassword"])
     bad.write_text("wrong")
     for path, expected in ((good, 0), (bad, 1)):
-        check = redis.healthcheck(password_file=str(path), port=proc.server.port)
+        check = redis_server.healthcheck(password_file=str(path), port=proc.server.port)
         assert check.test[0] == "CMD-SHELL"
         assert (
             subprocess.run(["sh", "-c", check.test[1]], capture_output=True).returncode == expected
@@ -129,7 +129,7 @@ def test_healthcheck_passes_with_its_password_file_and_fails_without(
 
 
 def test_acl_file_holds_hashes_not_passwords() -> None:
-    text = redis.render_acl(PASSWORDS)
+    text = redis_server.render_acl(PASSWORDS)
     assert not any(password in text for password in PASSWORDS.values())
 
 
@@ -146,13 +146,13 @@ def test_a_typo_in_redis_conf_fails_here(scratch_root: Path) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_postgres_starts_with_the_stack_settings(stack: str, scratch_root: Path) -> None:
-    expected = postgres.server_settings(settings_for(stack))
+    expected = postgres_server.server_settings(settings_for(stack))
     with running_postgres(scratch_root / f"pg-{stack}", settings=expected) as server:
         with psycopg.connect(server.dsn()) as conn:
             for name, value in expected.items():
                 shown = conn.execute(f"SHOW {name}").fetchone()
                 assert shown == (value,), name
-        check = postgres.healthcheck("postgres", port=server.port)
+        check = postgres_server.healthcheck("postgres", port=server.port)
         assert check.test[0] == "CMD"
         assert (
             subprocess.run(
@@ -160,7 +160,7 @@ def test_postgres_starts_with_the_stack_settings(stack: str, scratch_root: Path)
             ).returncode
             == 0
         )
-    closed = postgres.healthcheck("postgres", port=free_port())
+    closed = postgres_server.healthcheck("postgres", port=free_port())
     assert (
         subprocess.run([server.bin("pg_isready"), *closed.test[2:]], capture_output=True).returncode
         != 0
@@ -177,8 +177,8 @@ def test_a_typo_in_postgres_settings_fails_here(scratch_root: Path) -> None:
 
 def test_postgres_command_passes_exactly_the_settings() -> None:
     settings = settings_for("prod")
-    args = postgres.command(settings)
+    args = postgres_server.command(settings)
     assert args[0] == "postgres"
     pairs = dict(a.split("=", 1) for a in args[2::2])
-    assert pairs == postgres.server_settings(settings)
+    assert pairs == postgres_server.server_settings(settings)
     assert all(flag == "-c" for flag in args[1::2])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg
 import pytest
 
+from bootstrap import paths
+from bootstrap.appenv.env_file import read as read_env
+from bootstrap.ops.docs import GENERATED
+from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.markdown import all_tables_rows, section
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = paths.DOCS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +85,40 @@ def test_deploying_doc_lists_every_setting_with_its_default() -> None:
     assert documented == actual
 
 
-def test_environment_variables_doc_is_generated_from_the_models() -> None:
-    from bootstrap.docs import render_env_doc
-
-    assert (DOCS / "ENVIRONMENT_VARIABLES.md").read_text() == render_env_doc(), (
-        "docs/ENVIRONMENT_VARIABLES.md is stale: run `bo1-infra docs env --write`"
+@pytest.mark.parametrize("name", [g.name for g in GENERATED])
+def test_every_generated_file_matches_the_code_it_mirrors(name: str) -> None:
+    generated = next(g for g in GENERATED if g.name == name)
+    assert generated.path.read_text() == generated.render(), (
+        f"{generated.path} is stale: run `bo1-infra docs --write`"
     )
 
 
+def test_docs_command_checks_and_shows_the_generated_files() -> None:
+    checked = run_cli("docs")
+    assert checked.returncode == 0, checked.stdout
+    assert [line.split(": ")[1] for line in checked.stdout.splitlines()] == ["up to date"] * len(
+        GENERATED
+    )
+    shown = run_cli("docs", "--show", "env-example")
+    assert shown.returncode == 0 and shown.stdout == paths.ENV_EXAMPLE.read_text()
+    assert_one_line_error(run_cli("docs", "--show", "nope"), "'nope'", "env, env-example")
+
+
+def test_env_example_lists_every_variable_without_a_secret() -> None:
+    from bootstrap.appenv.model import VARIABLES
+
+    values = read_env(paths.ENV_EXAMPLE)
+    assert set(values) == {v.name for v in VARIABLES}
+    for var in VARIABLES:
+        if var.secret_key:
+            assert values[var.name] == "", var.name  # an API key is never an example
+        elif var.default is not None:
+            assert values[var.name] == var.default
+
+
 def test_every_catalogue_secret_and_app_variable_is_in_the_environment_doc() -> None:
-    from bootstrap.app_env import VARIABLES
-    from bootstrap.secret_catalogue import load
+    from bootstrap.appenv.model import VARIABLES
+    from bootstrap.stack_secrets.catalogue import load
 
     text = (DOCS / "ENVIRONMENT_VARIABLES.md").read_text()
     for var in VARIABLES:
@@ -102,16 +127,8 @@ def test_every_catalogue_secret_and_app_variable_is_in_the_environment_doc() -> 
         assert f"| `{spec.env}` |" in text
 
 
-def test_redis_key_patterns_doc_is_generated_from_the_registry() -> None:
-    from bootstrap.docs import render_redis_keys_doc
-
-    assert (DOCS / "REDIS_KEY_PATTERNS.md").read_text() == render_redis_keys_doc(), (
-        "docs/REDIS_KEY_PATTERNS.md is stale: run `bo1-infra docs redis-keys --write`"
-    )
-
-
 def test_redis_key_patterns_doc_covers_every_pattern() -> None:
-    from bootstrap.redis_keys import PATTERNS
+    from bootstrap.redisdb.keys import PATTERNS
 
     text = (DOCS / "REDIS_KEY_PATTERNS.md").read_text()
     rows = all_tables_rows(section(text, "## Patterns"))

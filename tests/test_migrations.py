@@ -11,13 +11,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bootstrap.migrate.files import DEFAULT_DIR, discover
+from bootstrap.migrate.files import discover
 from bootstrap.migrate.lock import MIGRATION_LOCK_KEY
+from bootstrap.paths import MIGRATIONS_DIR
 from tests.support.cli import BO1_INFRA, assert_one_line_error, run_cli, start_cli
 from tests.support.ports import free_port
 from tests.support.postgres_server import PostgresServer
 
-LATEST = discover(DEFAULT_DIR)[-1].version
+LATEST = discover(MIGRATIONS_DIR)[-1].version
 
 
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:
@@ -58,7 +59,7 @@ def schema_dump(server: PostgresServer, dbname: str, *extra: str) -> str:
 
 
 @pytest.fixture
-def env(pg_server: PostgresServer, empty_db: str) -> dict[str, str]:
+def pg_env(pg_server: PostgresServer, empty_db: str) -> dict[str, str]:
     """libpq variables pointing at this test's empty database."""
     return pg_server.libpq_env(empty_db)
 
@@ -67,35 +68,35 @@ def env(pg_server: PostgresServer, empty_db: str) -> dict[str, str]:
 
 
 def test_up_applies_every_migration_then_is_a_no_op(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str]
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str]
 ) -> None:
-    first = run_cli("migrate", "up", env=env)
+    first = run_cli("migrate", "up", env=pg_env)
     assert first.returncode == 0, first.stderr
     assert f"database is at version {LATEST}" in first.stdout
-    assert applied_versions(pg_server, empty_db) == [m.version for m in discover(DEFAULT_DIR)]
-    again = run_cli("migrate", "up", env=env)
+    assert applied_versions(pg_server, empty_db) == [m.version for m in discover(MIGRATIONS_DIR)]
+    again = run_cli("migrate", "up", env=pg_env)
     assert again.returncode == 0
     assert again.stdout.strip() == f"Nothing to migrate; database is at version {LATEST}."
 
 
 def test_round_trip_up_down_up_gives_the_identical_schema(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str]
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str]
 ) -> None:
-    assert run_cli("migrate", "up", env=env).returncode == 0
+    assert run_cli("migrate", "up", env=pg_env).returncode == 0
     first = schema_dump(pg_server, empty_db)
-    down = run_cli("migrate", "down", "--to", "0", env=env)
+    down = run_cli("migrate", "down", "--to", "0", env=pg_env)
     assert down.returncode == 0, down.stderr
     assert table_names(pg_server, empty_db) == {"schema_migrations"}
-    assert run_cli("migrate", "up", env=env).returncode == 0
+    assert run_cli("migrate", "up", env=pg_env).returncode == 0
     assert schema_dump(pg_server, empty_db) == first
     assert "CREATE TABLE public.contributions" in first
 
 
-def test_status_lists_applied_and_pending(env: dict[str, str]) -> None:
-    assert run_cli("migrate", "up", "--to", "1", env=env).returncode == 0
-    out = run_cli("migrate", "status", env=env).stdout
+def test_status_lists_applied_and_pending(pg_env: dict[str, str]) -> None:
+    assert run_cli("migrate", "up", "--to", "1", env=pg_env).returncode == 0
+    out = run_cli("migrate", "status", env=pg_env).stdout
     assert re.search(r"^1\s+initial_schema\s+applied\s+\d{4}-", out, re.M)
-    pending = len(discover(DEFAULT_DIR)) - 1
+    pending = len(discover(MIGRATIONS_DIR)) - 1
     assert f"1 applied, {pending} pending" in out
 
 
@@ -118,27 +119,27 @@ def three(tmp_path: Path) -> Path:
 
 
 def test_up_to_and_down_steps_and_down_to(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], three: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], three: Path
 ) -> None:
     d = ("--migrations-dir", str(three))
-    assert run_cli("migrate", "up", "--to", "2", *d, env=env).returncode == 0
+    assert run_cli("migrate", "up", "--to", "2", *d, env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == [1, 2]
-    assert run_cli("migrate", "up", *d, env=env).returncode == 0
+    assert run_cli("migrate", "up", *d, env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == [1, 2, 3]
-    assert run_cli("migrate", "down", *d, env=env).returncode == 0  # default: one step
+    assert run_cli("migrate", "down", *d, env=pg_env).returncode == 0  # default: one step
     assert applied_versions(pg_server, empty_db) == [1, 2]
-    assert run_cli("migrate", "up", *d, env=env).returncode == 0
-    assert run_cli("migrate", "down", "--steps", "2", *d, env=env).returncode == 0
+    assert run_cli("migrate", "up", *d, env=pg_env).returncode == 0
+    assert run_cli("migrate", "down", "--steps", "2", *d, env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == [1]
     assert table_names(pg_server, empty_db) == {"schema_migrations", "a"}
-    assert run_cli("migrate", "down", "--to", "0", *d, env=env).returncode == 0
+    assert run_cli("migrate", "down", "--to", "0", *d, env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == []
 
 
 def test_version_table_records_name_checksum_time(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], three: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], three: Path
 ) -> None:
-    assert run_cli("migrate", "up", "--migrations-dir", str(three), env=env).returncode == 0
+    assert run_cli("migrate", "up", "--migrations-dir", str(three), env=pg_env).returncode == 0
     import hashlib
 
     with psycopg.connect(pg_server.dsn(empty_db)) as conn:
@@ -152,7 +153,7 @@ def test_version_table_records_name_checksum_time(
 
 
 def test_failure_halfway_leaves_nothing_behind(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], tmp_path: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
     d = write_migrations(
         tmp_path / "m",
@@ -167,7 +168,7 @@ def test_failure_halfway_leaves_nothing_behind(
         """,
         },
     )
-    result = run_cli("migrate", "up", "--migrations-dir", str(d), env=env)
+    result = run_cli("migrate", "up", "--migrations-dir", str(d), env=pg_env)
     line = assert_one_line_error(
         result, "0002_broken.up.sql", "syntax error", "line 4", "rolled back"
     )
@@ -179,7 +180,7 @@ def test_failure_halfway_leaves_nothing_behind(
 
 
 def test_concurrent_runners_apply_each_migration_exactly_once(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], tmp_path: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Each migration is slow and not idempotent: a second application would fail loudly.
     d = write_migrations(
@@ -189,7 +190,7 @@ def test_concurrent_runners_apply_each_migration_exactly_once(
             for i in (1, 2, 3)
         },
     )
-    procs = [start_cli("migrate", "up", "--migrations-dir", str(d), env=env) for _ in range(3)]
+    procs = [start_cli("migrate", "up", "--migrations-dir", str(d), env=pg_env) for _ in range(3)]
     results = [(*p.communicate(timeout=60), p.returncode) for p in procs]
     assert all(rc == 0 for _, _, rc in results), results
     applied_counts = [
@@ -199,20 +200,22 @@ def test_concurrent_runners_apply_each_migration_exactly_once(
     assert applied_versions(pg_server, empty_db) == [1, 2, 3]
 
 
-def test_drift_is_refused_naming_the_file(env: dict[str, str], three: Path) -> None:
+def test_drift_is_refused_naming_the_file(pg_env: dict[str, str], three: Path) -> None:
     d = ("--migrations-dir", str(three))
-    assert run_cli("migrate", "up", "--to", "2", *d, env=env).returncode == 0
+    assert run_cli("migrate", "up", "--to", "2", *d, env=pg_env).returncode == 0
     (three / "0001_a.up.sql").write_text("CREATE TABLE a (id bigint);")
     for verb in (["up"], ["down"]):
         assert_one_line_error(
-            run_cli("migrate", *verb, *d, env=env), "0001_a.up.sql", "changed after it was applied"
+            run_cli("migrate", *verb, *d, env=pg_env),
+            "0001_a.up.sql",
+            "changed after it was applied",
         )
-    status = run_cli("migrate", "status", *d, env=env)
+    status = run_cli("migrate", "status", *d, env=pg_env)
     assert re.search(r"^1\s+a\s+changed", status.stdout, re.M)
 
 
 def test_a_migration_can_opt_out_of_the_transaction(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], tmp_path: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
     d = write_migrations(
         tmp_path / "m",
@@ -230,30 +233,30 @@ def test_a_migration_can_opt_out_of_the_transaction(
             ),
         },
     )
-    result = run_cli("migrate", "up", "--migrations-dir", str(d), env=env)
+    result = run_cli("migrate", "up", "--migrations-dir", str(d), env=pg_env)
     assert result.returncode == 0, result.stderr
     with psycopg.connect(pg_server.dsn(empty_db)) as conn:
         assert {
             r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 't'")
         } == {"t_id", "t_note"}
-    assert run_cli("migrate", "down", "--migrations-dir", str(d), env=env).returncode == 0
+    assert run_cli("migrate", "down", "--migrations-dir", str(d), env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == [1]
 
 
 def test_lock_wait_times_out_with_a_clear_message(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], three: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], three: Path
 ) -> None:
     with psycopg.connect(pg_server.dsn(empty_db), autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK_KEY])
         started = time.monotonic()
         result = run_cli(
-            "migrate", "up", "--lock-timeout", "0.5", "--migrations-dir", str(three), env=env
+            "migrate", "up", "--lock-timeout", "0.5", "--migrations-dir", str(three), env=pg_env
         )
         assert time.monotonic() - started < 10
         assert_one_line_error(
             result, "timed out after 0.5 s", "migration lock", f"pid {holder.info.backend_pid}"
         )
-    assert run_cli("migrate", "up", "--migrations-dir", str(three), env=env).returncode == 0
+    assert run_cli("migrate", "up", "--migrations-dir", str(three), env=pg_env).returncode == 0
 
 
 # -- bad input: one clear line, non-zero exit, never a traceback ------------------
@@ -292,8 +295,8 @@ def test_wrong_password_names_the_user_not_the_password(
 
 
 @pytest.mark.parametrize("args", [["up", "--to", "99"], ["down", "--to", "42"]])
-def test_unknown_target_version(env: dict[str, str], args: list[str]) -> None:
-    result = run_cli("migrate", *args, env=env)
+def test_unknown_target_version(pg_env: dict[str, str], args: list[str]) -> None:
+    result = run_cli("migrate", *args, env=pg_env)
     assert_one_line_error(result, f"unknown target version {args[-1]}", "one of: 1")
     assert result.returncode == 2
 
@@ -304,24 +307,24 @@ def test_malformed_dsn() -> None:
     assert "sekrit-99" not in result.stderr
 
 
-def test_misnamed_migration_file_is_named(env: dict[str, str], tmp_path: Path) -> None:
+def test_misnamed_migration_file_is_named(pg_env: dict[str, str], tmp_path: Path) -> None:
     d = write_migrations(
         tmp_path / "m", {"0001_a.up.sql": "SELECT 1;", "2_Bad-Name.sql": "SELECT 1;"}
     )
     assert_one_line_error(
-        run_cli("migrate", "up", "--migrations-dir", str(d), env=env), "2_Bad-Name.sql"
+        run_cli("migrate", "up", "--migrations-dir", str(d), env=pg_env), "2_Bad-Name.sql"
     )
 
 
-def test_missing_migrations_dir(env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_migrations_dir(pg_env: dict[str, str], tmp_path: Path) -> None:
     assert_one_line_error(
-        run_cli("migrate", "up", "--migrations-dir", str(tmp_path / "nope"), env=env),
+        run_cli("migrate", "up", "--migrations-dir", str(tmp_path / "nope"), env=pg_env),
         "does not exist",
     )
 
 
 def test_down_without_a_down_file_is_refused_before_anything_runs(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], tmp_path: Path
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], tmp_path: Path
 ) -> None:
     d = write_migrations(
         tmp_path / "m",
@@ -331,8 +334,8 @@ def test_down_without_a_down_file_is_refused_before_anything_runs(
             "0002_b.down.sql": "DROP TABLE b;",
         },
     )
-    assert run_cli("migrate", "up", "--migrations-dir", str(d), env=env).returncode == 0
-    result = run_cli("migrate", "down", "--to", "0", "--migrations-dir", str(d), env=env)
+    assert run_cli("migrate", "up", "--migrations-dir", str(d), env=pg_env).returncode == 0
+    result = run_cli("migrate", "down", "--to", "0", "--migrations-dir", str(d), env=pg_env)
     assert_one_line_error(result, "0001_a.down.sql", "nothing was rolled back")
     assert applied_versions(pg_server, empty_db) == [1, 2]
 
@@ -352,18 +355,18 @@ def test_secrets_folder_never_shadows_the_stdlib_module() -> None:
     assert out.strip() == str(Path(sysconfig.get_paths()["stdlib"]) / "secrets.py")
 
 
-@pytest.mark.parametrize("version", [m.version for m in discover(DEFAULT_DIR)])
+@pytest.mark.parametrize("version", [m.version for m in discover(MIGRATIONS_DIR)])
 def test_each_down_exactly_reverses_its_up(
-    pg_server: PostgresServer, empty_db: str, env: dict[str, str], version: int
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str], version: int
 ) -> None:
     if version > 1:
-        assert run_cli("migrate", "up", "--to", str(version - 1), env=env).returncode == 0
+        assert run_cli("migrate", "up", "--to", str(version - 1), env=pg_env).returncode == 0
     # The version table is the runner's, not the migration's: it stays after a down.
     without_version_table = ("--exclude-table=public.schema_migrations",)
     before = schema_dump(pg_server, empty_db, *without_version_table)
-    assert run_cli("migrate", "up", "--to", str(version), env=env).returncode == 0
+    assert run_cli("migrate", "up", "--to", str(version), env=pg_env).returncode == 0
     assert schema_dump(pg_server, empty_db, *without_version_table) != before
-    result = run_cli("migrate", "down", env=env)
+    result = run_cli("migrate", "down", env=pg_env)
     assert result.returncode == 0, result.stderr
     assert schema_dump(pg_server, empty_db, *without_version_table) == before
 
@@ -414,3 +417,37 @@ def test_usage_mistakes_are_one_line(args: list[str]) -> None:
     result = run_cli(*args)
     line = assert_one_line_error(result, "error:", "--help")
     assert result.returncode == 2, line
+
+
+# -- migrate new ------------------------------------------------------------------------
+
+
+def test_new_writes_the_next_numbered_pair_that_applies_as_is(
+    pg_env: dict[str, str], three: Path
+) -> None:
+    result = run_cli("migrate", "new", "Add-Session Tags", "--migrations-dir", str(three))
+    assert result.returncode == 0, result.stderr
+    latest = max(m.version for m in discover(three))
+    up = three / f"{latest:04d}_add_session_tags.up.sql"
+    down = three / f"{latest:04d}_add_session_tags.down.sql"
+    assert result.stdout.splitlines() == [f"Created {up}", f"Created {down}"]
+    assert up.is_file() and down.is_file()
+    assert "bo1:no-transaction" in up.read_text()  # says how to opt out, as a comment
+    # The untouched pair is valid: it applies and rolls back.
+    assert run_cli("migrate", "up", "--migrations-dir", str(three), env=pg_env).returncode == 0
+    assert run_cli("migrate", "down", "--migrations-dir", str(three), env=pg_env).returncode == 0
+
+
+def test_new_never_overwrites_and_refuses_bad_names(three: Path) -> None:
+    before = sorted(p.name for p in three.iterdir())
+    bad = run_cli("migrate", "new", "drop;table", "--migrations-dir", str(three))
+    assert_one_line_error(bad, "'drop;table'", "lowercase letters")
+    assert bad.returncode == 2
+    assert sorted(p.name for p in three.iterdir()) == before
+    # A stray half pair is reported, never completed or overwritten.
+    stray = three / "0004_taken.down.sql"
+    stray.write_text("-- someone's file\n")
+    taken = run_cli("migrate", "new", "taken", "--migrations-dir", str(three))
+    assert_one_line_error(taken, "0004_taken.down.sql", "no matching")
+    assert stray.read_text() == "-- someone's file\n"
+    assert not list(three.glob("*_taken.up.sql"))

@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from bootstrap.personas.catalogue import DEFAULT_FILE, load
+from bootstrap.paths import PERSONAS_FILE
+from bootstrap.personas.catalogue import load
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.postgres_server import PostgresServer
 
@@ -25,7 +26,7 @@ NAMED = {
 
 
 def catalogue_json() -> dict[str, Any]:
-    return json.loads(DEFAULT_FILE.read_text())
+    return json.loads(PERSONAS_FILE.read_text())
 
 
 def write(tmp_path: Path, data: object, name: str = "personas.json") -> Path:
@@ -43,14 +44,14 @@ def table_bytes(conn: psycopg.Connection) -> bytes:
 
 
 @pytest.fixture
-def env(pg_server: PostgresServer, db: str) -> dict[str, str]:
+def seed_env(pg_server: PostgresServer, db: str) -> dict[str, str]:
     return pg_server.libpq_env(db)
 
 
 @pytest.fixture
-def seed(env: dict[str, str]) -> Callable[..., Any]:
+def seed(seed_env: dict[str, str]) -> Callable[..., Any]:
     def run(*args: str) -> Any:
-        result = run_cli("seed", "personas", *args, env=env)
+        result = run_cli("seed", "personas", *args, env=seed_env)
         assert result.returncode == 0, result.stderr
         return result
 
@@ -241,7 +242,7 @@ BAD_FILES: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {
         ("personas[1]", "field 'colour'", "Extra inputs"),
     ),
     "invalid JSON": (
-        lambda: DEFAULT_FILE.read_text().replace(
+        lambda: PERSONAS_FILE.read_text().replace(
             '"code": "cto_advisor",', '"code": "cto_advisor"', 1
         ),
         ("invalid JSON at line", "column"),
@@ -254,7 +255,7 @@ BAD_FILES: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_bad_file_is_rejected_and_nothing_is_written(
     kind: str,
-    env: dict[str, str],
+    seed_env: dict[str, str],
     seed: Callable[..., Any],
     db_conn: psycopg.Connection,
     tmp_path: Path,
@@ -263,14 +264,15 @@ def test_bad_file_is_rejected_and_nothing_is_written(
     db_conn.execute("UPDATE personas SET name = name || ' (edited)' WHERE code = 'cto_advisor'")
     before = table_bytes(db_conn)
     make, needles = BAD_FILES[kind]
-    result = run_cli("seed", "personas", "--file", str(write(tmp_path, make())), env=env)
+    result = run_cli("seed", "personas", "--file", str(write(tmp_path, make())), env=seed_env)
     assert_one_line_error(result, *needles)
     assert table_bytes(db_conn) == before
 
 
-def test_missing_file(env: dict[str, str], tmp_path: Path) -> None:
+def test_missing_file(seed_env: dict[str, str], tmp_path: Path) -> None:
     assert_one_line_error(
-        run_cli("seed", "personas", "--file", str(tmp_path / "nope.json"), env=env), "cannot read"
+        run_cli("seed", "personas", "--file", str(tmp_path / "nope.json"), env=seed_env),
+        "cannot read",
     )
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from bootstrap.secret_catalogue import load as load_catalogue
+from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
-from infra.specs import postgres, redis
+from infra.specs import postgres_server, redis_server
 from tests.support.pulumi_harness import (
     REQUIRED_SECRETS,
     ProgramFailed,
@@ -146,9 +146,9 @@ def test_postgres_container(stack_run: tuple[str, ProgramRun]) -> None:
     settings = from_config(stack, stack_config(stack))
     c = container(run, "postgres")
     env = dict(e.split("=", 1) for e in c["envs"])
-    assert env["POSTGRES_PASSWORD_FILE"] == postgres.PASSWORD_FILE
+    assert env["POSTGRES_PASSWORD_FILE"] == postgres_server.PASSWORD_FILE
     assert "POSTGRES_PASSWORD" not in env
-    assert [u["file"] for u in c["uploads"]] == [postgres.PASSWORD_FILE]
+    assert [u["file"] for u in c["uploads"]] == [postgres_server.PASSWORD_FILE]
     assert c["healthcheck"]["tests"][:4] == ["CMD", "pg_isready", "-h", "127.0.0.1"]
     assert f"shared_buffers={settings.postgres_shared_buffers}" in c["command"]
     assert f"max_connections={settings.postgres_max_connections}" in c["command"]
@@ -162,12 +162,12 @@ def test_redis_container(stack_run: tuple[str, ProgramRun]) -> None:
     _, run = stack_run
     c = container(run, "redis")
     uploads = {u["file"]: u["content"] for u in c["uploads"]}
-    conf = uploads[redis.CONF_PATH]
+    conf = uploads[redis_server.CONF_PATH]
     for line in ("appendonly yes", "appendfsync everysec", "maxmemory 256mb", "maxmemory-policy allkeys-lru",
                  "protected-mode yes", "bind * -::*"):  # fmt: skip
         assert line in conf.splitlines()
-    assert redis.ACL_PATH in uploads and redis.HEALTH_PASSWORD_FILE in uploads
-    assert c["command"] == ["redis-server", redis.CONF_PATH]
+    assert redis_server.ACL_PATH in uploads and redis_server.HEALTH_PASSWORD_FILE in uploads
+    assert c["command"] == ["redis-server", redis_server.CONF_PATH]
     assert (
         "REDISCLI_AUTH" in c["healthcheck"]["tests"][1] and "ping" in c["healthcheck"]["tests"][1]
     )
@@ -365,11 +365,11 @@ def test_hook_triggers_change_with_a_migration_file(
 ) -> None:
     import shutil
 
-    from bootstrap.migrate.files import DEFAULT_DIR
+    from bootstrap.paths import MIGRATIONS_DIR
 
     before = triggers(run_program("dev", stack_config("dev")))
     copy = tmp_path / "migrations"
-    shutil.copytree(DEFAULT_DIR, copy)
+    shutil.copytree(MIGRATIONS_DIR, copy)
     edited = sorted(copy.glob("*.up.sql"))[-1]
     edited.write_text(edited.read_text() + "\n-- a changed migration\n")
     monkeypatch.setenv("BO1_MIGRATIONS_DIR", str(copy))

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from bootstrap.tenancy import APP_ROLE, POLICIES, SERVICE_ROLE, TENANT_TABLES, tenant_transaction
+from bootstrap.postgres.tenancy import (
+    APP_ROLE,
+    POLICIES,
+    SERVICE_ROLE,
+    TENANT_TABLES,
+    tenant_transaction,
+)
 from tests.support.postgres_server import PostgresServer
 
 MARK = "SECRET-u2"

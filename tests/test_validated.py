@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from bootstrap.errors import PersonaFileError
-from bootstrap.personas.catalogue import DEFAULT_FILE, load
+from bootstrap.paths import PERSONAS_FILE
+from bootstrap.personas.catalogue import load
 
 LOAD_BOTH = (
     "import sys, json\n"
     "from pathlib import Path\n"
     "from bootstrap.personas.catalogue import load\n"
-    "from bootstrap.secret_catalogue import load as load_catalogue\n"
+    "from bootstrap.stack_secrets.catalogue import load as load_catalogue\n"
     "personas = load(Path(sys.argv[1]))\n"
     "load_catalogue()\n"
     "print(json.dumps({'count': len(personas), 'pydantic': 'pydantic' in sys.modules}))\n"
@@ -36,14 +37,14 @@ def load_in_fresh_process(path: Path, cache: Path) -> dict[str, object]:
 
 def test_second_load_of_the_same_content_does_not_import_pydantic(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    assert load_in_fresh_process(DEFAULT_FILE, cache) == {"count": 45, "pydantic": True}
-    assert load_in_fresh_process(DEFAULT_FILE, cache) == {"count": 45, "pydantic": False}
+    assert load_in_fresh_process(PERSONAS_FILE, cache) == {"count": 45, "pydantic": True}
+    assert load_in_fresh_process(PERSONAS_FILE, cache) == {"count": 45, "pydantic": False}
 
 
 def test_changed_content_is_validated_again(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     copy = tmp_path / "personas.json"
-    data = json.loads(DEFAULT_FILE.read_text())
+    data = json.loads(PERSONAS_FILE.read_text())
     copy.write_text(json.dumps(data))
     load_in_fresh_process(copy, cache)
     del data["personas"][0]
@@ -54,7 +55,7 @@ def test_changed_content_is_validated_again(tmp_path: Path) -> None:
 def test_a_bad_file_is_never_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BO1_CACHE_DIR", str(tmp_path / "cache"))
     bad = tmp_path / "personas.json"
-    data = json.loads(DEFAULT_FILE.read_text())
+    data = json.loads(PERSONAS_FILE.read_text())
     data["personas"][3]["expertise"] = "x" * 501
     bad.write_text(json.dumps(data))
     for _ in range(2):

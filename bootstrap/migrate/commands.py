@@ -1,26 +1,26 @@
-"""``bo1-infra migrate up|down|status``: one function per verb, each returning an exit code."""
+"""``bo1-infra migrate up|down|status|new``: one function per verb, each returning an exit code."""
 
 from __future__ import annotations
 
 import argparse
 
-from bootstrap import pg
 from bootstrap.migrate.files import discover, resolve_dir
-from bootstrap.migrate.plan import status as status_rows
 from bootstrap.migrate.runner import Migrator
 
 
 def _migrator(args: argparse.Namespace) -> Migrator:
+    from bootstrap.postgres.connect import connect_superuser
+
     migrations = discover(resolve_dir(args.migrations_dir))
-    conn = pg.connect(args.dsn, wait=args.wait)
-    return Migrator(conn, migrations, lock_timeout=args.lock_timeout)
+    conn = connect_superuser(args.dsn, wait=args.wait)
+    return Migrator(conn, migrations, lock_timeout=getattr(args, "lock_timeout", 60.0))
 
 
 def _version(m: Migrator) -> int:
     return max((row.version for row in m.applied()), default=0)
 
 
-def up(args: argparse.Namespace) -> int:
+def migrate_up(args: argparse.Namespace) -> int:
     m = _migrator(args)
     with m.conn:
         done = m.up(to=args.to)
@@ -31,7 +31,7 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
-def down(args: argparse.Namespace) -> int:
+def migrate_down(args: argparse.Namespace) -> int:
     m = _migrator(args)
     with m.conn:
         done = m.down(to=args.to, steps=args.steps)
@@ -39,10 +39,10 @@ def down(args: argparse.Namespace) -> int:
     return 0
 
 
-def status(args: argparse.Namespace) -> int:
+def migrate_status(args: argparse.Namespace) -> int:
     m = _migrator(args)
     with m.conn:
-        rows = status_rows(m.migrations, m.applied())
+        rows = m.status()
     print(f"{'version':<8} {'name':<32} {'state':<13} {'applied_at':<20} {'ms':>6}")
     for r in rows:
         when = r.applied.applied_at.strftime("%Y-%m-%d %H:%M:%S") if r.applied else ""
@@ -53,4 +53,13 @@ def status(args: argparse.Namespace) -> int:
         f"{counts['applied'] + counts['changed']} applied, {counts['pending']} pending"
         + (f", {counts['changed']} CHANGED since applied" if counts["changed"] else "")
     )
+    return 0
+
+
+def migrate_new(args: argparse.Namespace) -> int:
+    from bootstrap.migrate.files import create_pair, display_path
+
+    up, down = create_pair(resolve_dir(args.migrations_dir), args.name)
+    print(f"Created {display_path(up)}")
+    print(f"Created {display_path(down)}")
     return 0

@@ -14,12 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap.errors import MigrationFileError
+from bootstrap import paths
+from bootstrap.errors import MigrationFileError, UsageError
 
 _NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<dir>up|down)\.sql$")
 NO_TRANSACTION_DIRECTIVE = "-- bo1:no-transaction"
-
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def display_path(path: Path) -> str:
 
 def resolve_dir(explicit: str | None) -> Path:
     chosen = explicit or os.environ.get("BO1_MIGRATIONS_DIR")
-    return Path(chosen) if chosen else DEFAULT_DIR
+    return Path(chosen) if chosen else paths.MIGRATIONS_DIR
 
 
 def discover(directory: Path) -> list[Migration]:
@@ -114,3 +113,50 @@ def _read(path: Path) -> Script:
         return Script(path, path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationFileError(f"{display_path(path)}: cannot read: {exc}") from None
+
+
+def create_pair(directory: Path, name: str) -> tuple[Path, Path]:
+    """Write the next numbered ``NNNN_name.up.sql`` / ``.down.sql``; never overwrite a file."""
+    slug = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", slug):
+        raise UsageError(
+            f"migration name {name!r}: use lowercase letters, digits and underscores,"
+            " e.g. add_session_tags"
+        )
+    existing = discover(directory)
+    version = max((m.version for m in existing), default=0) + 1
+    label = f"{version:04d}_{slug}"
+    up, down = directory / f"{label}.up.sql", directory / f"{label}.down.sql"
+    _create(up, _UP_TEMPLATE.format(label=label))
+    try:
+        _create(down, _DOWN_TEMPLATE.format(label=label))
+    except BaseException:
+        up.unlink()  # never leave half a pair behind
+        raise
+    return up, down
+
+
+_UP_TEMPLATE = """\
+-- {label}: what this migration changes, and why.
+-- It runs in one transaction together with its version-table row. For statements
+-- that cannot run in a transaction (CREATE INDEX CONCURRENTLY), put the line
+-- `{directive}` above the first statement.
+
+"""
+_DOWN_TEMPLATE = """\
+-- {label}: undo exactly what {label}.up.sql does, in reverse order.
+
+"""
+_UP_TEMPLATE = _UP_TEMPLATE.replace("{directive}", NO_TRANSACTION_DIRECTIVE)
+
+
+def _create(path: Path, text: str) -> None:
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise MigrationFileError(
+            f"{display_path(path)} already exists; pick another name"
+        ) from None
+    except OSError as exc:
+        raise MigrationFileError(f"cannot write {display_path(path)}: {exc.strerror}") from None

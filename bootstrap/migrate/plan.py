@@ -87,7 +87,8 @@ def plan_down(
     return plan
 
 
-def status(migrations: list[Migration], applied: list[Applied]) -> list[StatusRow]:
+def status_rows(migrations: list[Migration], applied: list[Applied]) -> list[StatusRow]:
+    """One row per migration file or version-table row, in version order."""
     rows_by_version = {r.version: r for r in applied}
     rows = []
     for m in migrations:

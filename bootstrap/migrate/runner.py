@@ -18,7 +18,14 @@ import psycopg
 from bootstrap.errors import MigrationFailed
 from bootstrap.migrate.files import Migration, Script
 from bootstrap.migrate.lock import MIGRATION_LOCK_KEY, advisory_lock
-from bootstrap.migrate.plan import Applied, check_drift, plan_down, plan_up
+from bootstrap.migrate.plan import (
+    Applied,
+    StatusRow,
+    check_drift,
+    plan_down,
+    plan_up,
+    status_rows,
+)
 
 VERSION_TABLE = "public.schema_migrations"
 
@@ -50,6 +57,10 @@ class Migrator:
         except psycopg.errors.UndefinedTable:
             return []  # a database no runner has touched yet
         return [Applied(*row) for row in rows]
+
+    def status(self) -> list[StatusRow]:
+        """Every migration's state: applied, pending, changed or file missing."""
+        return status_rows(self.migrations, self.applied())
 
     # -- verbs -----------------------------------------------------------
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bootstrap import validated
+from bootstrap import paths, validated
 from bootstrap.errors import PersonaFileError
 
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "data" / "personas.json"
 SCHEMA = Path(__file__).with_name("schema.py")
 
 
@@ -28,7 +27,7 @@ class Persona:
     is_active: bool = True
 
 
-def load(path: Path = DEFAULT_FILE) -> list[Persona]:
+def load(path: Path = paths.PERSONAS_FILE) -> list[Persona]:
     """Every persona of the file, validated; any problem raises PersonaFileError naming it."""
     try:
         raw = path.read_bytes()

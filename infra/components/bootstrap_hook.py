@@ -21,11 +21,11 @@ import pulumi_command as command
 
 from bootstrap.fingerprints import file_digest, files_digest, secrets_digest
 from bootstrap.migrate.files import resolve_dir
-from bootstrap.personas.catalogue import DEFAULT_FILE as PERSONAS_FILE
-from bootstrap.secret_catalogue import Catalogue
+from bootstrap.paths import PERSONAS_FILE
+from bootstrap.postgres.tenancy import SUPERUSER
+from bootstrap.stack_secrets.catalogue import Catalogue
 from infra.components.container_service import ContainerService
 from infra.settings import StackSettings
-from infra.specs import postgres
 
 
 def bo1_infra_executable() -> Path:
@@ -69,14 +69,14 @@ class BootstrapHook(pulumi.ComponentResource):
         environment: dict[str, pulumi.Input[str]] = {
             "PGHOST": settings.client_host,
             "PGPORT": str(settings.postgres_port),
-            "PGUSER": postgres.SUPERUSER,
+            "PGUSER": SUPERUSER,
             "PGDATABASE": settings.postgres_database,
             "REDIS_URL": redis_ops_url,
             "BO1_APP_SETTINGS": json.dumps(settings.app_settings, sort_keys=True),
             # Only for re-keying a rotated superuser password over the container's socket.
             "BO1_POSTGRES_LOCAL_PSQL": (
                 f"docker exec -i {pg.container_name}"
-                f" psql -U {postgres.SUPERUSER} -d {settings.postgres_database}"
+                f" psql -U {SUPERUSER} -d {settings.postgres_database}"
             ),
             **secret_env,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_random as random
 
-from bootstrap.secret_catalogue import Catalogue
+from bootstrap.stack_secrets.catalogue import Catalogue
 
 
 def missing_required(catalogue: Catalogue, config: pulumi.Config) -> list[str]:

@@ -9,7 +9,6 @@ values from plain ones.
 from __future__ import annotations
 
 import hashlib
-import json
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from bootstrap.secret_catalogue import load as load_catalogue
+from bootstrap.stack_secrets.catalogue import load as load_catalogue
+from infra.settings import stack_file_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "infra" / "__main__.py"
@@ -29,10 +28,7 @@ PROGRAM = ROOT / "infra" / "__main__.py"
 
 def stack_config(stack: str) -> dict[str, str]:
     """The stack's YAML config as Pulumi hands it to a program: every value a string."""
-    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
-    return {
-        k: v if isinstance(v, str) else json.dumps(v) for k, v in (data.get("config") or {}).items()
-    }
+    return stack_file_config(stack, ROOT)
 
 
 @dataclass

@@ -141,8 +141,8 @@ def running_stack_redis(
 
     The harness itself logs in as bo1_ops. ``settings`` is an infra StackSettings.
     """
-    from bootstrap.redis_users import OPS_USER
-    from infra.specs import redis as redis_spec
+    from bootstrap.redisdb.users import OPS_USER
+    from infra.specs import redis_server as redis_spec
 
     workdir.mkdir(parents=True, exist_ok=True)
     acl = workdir / "users.acl"

@@ -1,4 +1,4 @@
-"""Docs that mirror code, generated from it: ``bo1-infra docs env|redis-keys [--write]``.
+"""Files that mirror code, generated from it: ``bo1-infra docs [--write | --show NAME]``.
 
 tests/test_docs.py fails when a committed file differs from what these render.
 """
@@ -6,14 +6,14 @@ tests/test_docs.py fails when a committed file differs from what these render.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import app_env
-from bootstrap.redis_keys import DAY, PATTERNS
-
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-ENV_DOC = DOCS / "ENVIRONMENT_VARIABLES.md"
-REDIS_KEYS_DOC = DOCS / "REDIS_KEY_PATTERNS.md"
+from bootstrap import paths
+from bootstrap.appenv import model as app_env
+from bootstrap.errors import UsageError
+from bootstrap.redisdb.keys import DAY, PATTERNS
 
 
 def render_env_doc() -> str:
@@ -21,8 +21,9 @@ def render_env_doc() -> str:
     out = [
         "# Environment variables",
         "",
-        "Generated from `bootstrap/app_env.py` and `secrets/catalogue.toml` by",
-        "`bo1-infra docs env`; `tests/test_docs.py` fails when this file is out of date.",
+        "Generated from `bootstrap/appenv/model.py` and `secrets/catalogue.toml` by",
+        "`bo1-infra docs --write`; `tests/test_docs.py` fails when this file is out of date.",
+        "`secrets/.env.example` lists the same variables as an env file.",
         "",
         "`bo1-infra bootstrap` writes these variables to `secrets/.env.<stack>` (mode 0600,",
         "gitignored, written atomically), and the Pulumi program exports the same values",
@@ -50,7 +51,7 @@ def render_env_doc() -> str:
 
 
 def _bootstrap_inputs() -> list[str]:
-    from bootstrap import secret_catalogue
+    from bootstrap.stack_secrets import catalogue
 
     out = [
         "",
@@ -66,7 +67,7 @@ def _bootstrap_inputs() -> list[str]:
         "| `BO1_APP_SETTINGS` | setting | JSON object of plain settings overriding the defaults above |",
         "| `BO1_POSTGRES_LOCAL_PSQL` | setting | command that opens psql as the superuser over the database's local socket, used only to re-key a rotated superuser password |",
     ]  # fmt: skip
-    for spec in secret_catalogue.load().secrets:
+    for spec in catalogue.load().secrets:
         out.append(f"| `{spec.env}` | {spec.kind} secret `{spec.key}` | {spec.description} |")
     return out
 
@@ -82,7 +83,7 @@ def render_redis_keys_doc() -> str:
     out = [
         "# Redis key patterns",
         "",
-        "Generated from `bootstrap/redis_keys.py` by `bo1-infra docs redis-keys`;",
+        "Generated from `bootstrap/redisdb/keys.py` by `bo1-infra docs --write`;",
         "`tests/test_docs.py` fails when this file is out of date. The same registry",
         "sets the app user's ACL key patterns, the TTL variables of the app's env file,",
         "and the rules of `bo1-infra redis-cleanup`.",
@@ -145,18 +146,63 @@ def render_redis_keys_doc() -> str:
     return "\n".join(out) + "\n"
 
 
-def env(args: argparse.Namespace) -> int:
-    return _emit(ENV_DOC, render_env_doc(), args.write)
+def render_env_example() -> str:
+    """secrets/.env.example: the env file bootstrap writes, with placeholders for secrets."""
+    from bootstrap.stack_secrets import catalogue
+
+    placeholders = {spec.key: "" for spec in catalogue.load().secrets}
+    placeholders |= {key: "change-me" for key in ("postgresAppPassword", "redisAppPassword")}
+    at = app_env.Endpoints("127.0.0.1", 5432, "bo1", "127.0.0.1", 6379)
+    values = app_env.render("dev", placeholders, at)
+    out = [
+        "# Board of One: every variable the app reads, with its default or an example.",
+        "# Generated from bootstrap/appenv/model.py by `bo1-infra docs --write`; do not edit.",
+        "# `bo1-infra bootstrap` writes the real file of a stack to secrets/.env.<stack>",
+        "# (mode 0600, gitignored). Meanings: docs/ENVIRONMENT_VARIABLES.md.",
+    ]
+    for group in app_env.GROUPS:
+        out += ["", f"# {group}"]
+        for var in (v for v in app_env.VARIABLES if v.group == group):
+            source = f"secret {var.secret_key}" if var.secret_key else var.computed or "setting"
+            out += [f"# {var.description} ({source})", f"{var.name}={values[var.name]}"]
+    return "\n".join(out) + "\n"
 
 
-def redis_keys(args: argparse.Namespace) -> int:
-    return _emit(REDIS_KEYS_DOC, render_redis_keys_doc(), args.write)
+@dataclass(frozen=True)
+class Generated:
+    name: str  # what --show takes
+    path: Path
+    render: Callable[[], str]
 
 
-def _emit(path: Path, text: str, write: bool) -> int:
-    if write:
-        path.write_text(text)
-        print(f"wrote {path}")
-    else:
-        print(text, end="")
-    return 0
+GENERATED = (
+    Generated("env", paths.DOCS_DIR / "ENVIRONMENT_VARIABLES.md", render_env_doc),
+    Generated("env-example", paths.ENV_EXAMPLE, render_env_example),
+    Generated("redis-keys", paths.DOCS_DIR / "REDIS_KEY_PATTERNS.md", render_redis_keys_doc),
+)
+
+
+def docs(args: argparse.Namespace) -> int:
+    if args.show:
+        chosen = [g for g in GENERATED if g.name == args.show]
+        if not chosen:
+            names = ", ".join(g.name for g in GENERATED)
+            raise UsageError(f"no generated file named {args.show!r}; use one of: {names}")
+        print(chosen[0].render(), end="")
+        return 0
+    stale = 0
+    for generated in GENERATED:
+        text = generated.render()
+        current = generated.path.read_text() if generated.path.is_file() else None
+        shown = paths.display(generated.path)
+        if current == text:
+            print(f"{shown}: up to date")
+        elif args.write:
+            generated.path.write_text(text)
+            print(f"{shown}: written")
+        else:
+            stale += 1
+            print(f"{shown}: STALE")
+    if stale:
+        print(f"{stale} generated file(s) differ from the code; run `bo1-infra docs --write`")
+    return 1 if stale else 0

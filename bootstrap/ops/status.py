@@ -6,29 +6,36 @@ import argparse
 
 import redis
 
-from bootstrap import redis_conn
 from bootstrap.errors import ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
-from bootstrap.migrate.plan import status as migration_status
 from bootstrap.migrate.runner import Migrator
-from bootstrap.run import connect_as_superuser
+from bootstrap.postgres.connect import connect_superuser
+from bootstrap.redisdb import connect as redis_connect
 
 
 def _mb(n: int) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def status(args: argparse.Namespace) -> int:
-    with connect_as_superuser(args.dsn, args.wait) as conn:
-        rows = migration_status(
-            discover(resolve_dir(args.migrations_dir)),
-            Migrator(conn, [], say=lambda _: None).applied(),
-        )
+def stack_status(args: argparse.Namespace) -> int:
+    migrations = discover(resolve_dir(args.migrations_dir))
+    redis_url = redis_connect.resolve_url(args.redis_url)
+    with connect_superuser(args.dsn, wait=args.wait) as conn:
+        rows = Migrator(conn, migrations, say=lambda _: None).status()
         counts = conn.execute(
             "SELECT count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE NOT is_active)"
             " FROM personas"
         ).fetchone()
         where = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
+    with redis_connect.connect(redis_url, wait=args.wait) as r:
+        try:
+            memory = r.info("memory")
+            persistence = r.info("persistence")
+            keys = r.dbsize()
+        except redis.exceptions.NoPermissionError:
+            raise ConnectionFailed(
+                "the Redis user in REDIS_URL may not run INFO; status needs bo1_ops"
+            ) from None
     applied = [r for r in rows if r.state != "pending"]
     pending = [r for r in rows if r.state == "pending"]
     latest = f"{applied[-1].version:04d}_{applied[-1].name}" if applied else "none"
@@ -42,18 +49,9 @@ def status(args: argparse.Namespace) -> int:
         if counts
         else "  personas    none"
     )
-    with redis_conn.connect(redis_conn.resolve_url(args.redis_url), wait=args.wait) as r:
-        try:
-            memory = r.info("memory")
-            persistence = r.info("persistence")
-            keys = r.dbsize()
-        except redis.exceptions.NoPermissionError:
-            raise ConnectionFailed(
-                "the Redis user in REDIS_URL may not run INFO; status needs bo1_ops"
-            ) from None
     used, limit = int(memory["used_memory"]), int(memory.get("maxmemory", 0))
     share = f" ({used / limit:.1%})" if limit else ""
-    print(f"Redis {redis_conn.describe(redis_conn.resolve_url(args.redis_url))}")
+    print(f"Redis {redis_connect.describe(redis_url)}")
     print(
         f"  memory      {_mb(used)} of {_mb(limit) if limit else 'no limit'}{share},"
         f" policy {memory.get('maxmemory_policy')}"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from bootstrap.redis_keys import PATTERNS
-from bootstrap.redis_users import APP_USER, HEALTH_USER, OPS_USER
+from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
 from infra.settings import StackSettings
 from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bootstrap.errors import UsageError
-from bootstrap.secret_catalogue import Catalogue
+from bootstrap.stack_secrets.catalogue import Catalogue
 
 
 def read(catalogue: Catalogue, environ: Mapping[str, str]) -> dict[str, str]:

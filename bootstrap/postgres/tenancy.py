@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psycopg
 
+SUPERUSER = "postgres"  # the image's superuser: migrations, bootstrap, verify, status
 OWNER_ROLE = "bo1_owner"  # owns the schema objects; NOLOGIN
 APP_ROLE = "bo1_app"  # the application; LOGIN, NOBYPASSRLS, tenant-scoped DML
 SERVICE_ROLE = "bo1_service"  # admin operations; LOGIN, BYPASSRLS, no DDL

@@ -17,11 +17,14 @@ from psycopg.conninfo import conninfo_to_dict
 
 from bootstrap.errors import AuthenticationFailed, ConnectionFailed, UsageError
 from bootstrap.masking import mask_password
+from bootstrap.postgres.tenancy import SUPERUSER
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 DEFAULT_CONNECT_TIMEOUT = 5
+# The stack's superuser password, as bootstrap receives it (secrets/catalogue.toml).
+SUPERUSER_PASSWORD_ENV = "BO1_POSTGRES_SUPERUSER_PASSWORD"
 
 
 def conn_params(dsn: str) -> dict[str, str]:
@@ -100,3 +103,27 @@ def _libpq_reason(message: str) -> str:
     # libpq: 'connection to server at "h" (addr), port p failed: <reason>'
     reason = first.rsplit(" failed: ", 1)[-1]
     return reason.removeprefix("FATAL:").strip()
+
+
+def superuser_login(dsn: str, password: str | None = None) -> dict[str, str]:
+    """libpq overrides for the superuser login every command shares.
+
+    The user is ``postgres`` unless --dsn or PGUSER names one (libpq alone would
+    take the OS user). The password is ``password`` when given, else
+    $BO1_POSTGRES_SUPERUSER_PASSWORD when set, else what --dsn or PGPASSWORD say.
+    """
+    params = conn_params(dsn)
+    login = {}
+    if "user" not in params and not os.environ.get("PGUSER"):
+        login["user"] = SUPERUSER
+    password = password or os.environ.get(SUPERUSER_PASSWORD_ENV)
+    if password and "password" not in params:
+        login["password"] = password
+    return login
+
+
+def connect_superuser(
+    dsn: str = "", *, wait: float = 0.0, password: str | None = None
+) -> psycopg.Connection:
+    """The superuser connection of migrate, seed, bootstrap, verify and status."""
+    return connect(dsn, wait=wait, overrides=superuser_login(dsn, password))

@@ -1,6 +1,6 @@
 """The secret catalogue (secrets/catalogue.toml): which secrets a stack needs and where they go.
 
-Plain records, loaded from the file validated by bootstrap/secret_catalogue_schema.py
+Plain records, loaded from the file validated by bootstrap/stack_secrets/schema.py
 (once per content, see bootstrap/validated.py).
 """
 
@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bootstrap import validated
+from bootstrap import paths, validated
 from bootstrap.errors import Bo1Error
 
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "secrets" / "catalogue.toml"
-SCHEMA = Path(__file__).with_name("secret_catalogue_schema.py")
+SCHEMA = Path(__file__).with_name("schema.py")
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class Catalogue:
         return next(s for s in self.secrets if s.key == key)
 
 
-def load(path: Path = DEFAULT_FILE) -> Catalogue:
+def load(path: Path = paths.SECRET_CATALOGUE) -> Catalogue:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -45,6 +44,6 @@ def load(path: Path = DEFAULT_FILE) -> Catalogue:
 
 
 def _validate(raw: bytes, name: str) -> list[dict[str, Any]]:
-    from bootstrap import secret_catalogue_schema
+    from bootstrap.stack_secrets import schema
 
-    return secret_catalogue_schema.validate(raw, name)
+    return schema.validate(raw, name)

@@ -1,8 +1,9 @@
 """The application's environment: every variable Board of One reads, its group and default.
 
-One model serves three readers: ``bo1-infra bootstrap`` writes it to the env
-file, the Pulumi program exports it as a secret output, and
-docs/ENVIRONMENT_VARIABLES.md is generated from it (``bootstrap.docs.render_env_doc``).
+One model serves four readers: ``bo1-infra bootstrap`` writes it to the env
+file (bootstrap/appenv/env_file.py), the Pulumi program exports it as a secret
+output, and docs/ENVIRONMENT_VARIABLES.md and secrets/.env.example are
+generated from it (bootstrap/ops/docs.py).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bootstrap.appenv.urls import connection_url
 from bootstrap.errors import UsageError
-from bootstrap.redis_keys import PATTERNS
-from bootstrap.redis_users import APP_USER as REDIS_APP_USER
-from bootstrap.tenancy import APP_ROLE
-from bootstrap.urls import connection_url
+from bootstrap.postgres.tenancy import APP_ROLE
+from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.users import APP_USER as REDIS_APP_USER
 
 GROUPS = (
     "LLM keys",
@@ -135,14 +136,3 @@ def render(
         else:
             values[var.name] = overrides.get(var.name, str(var.default))
     return values
-
-
-def env_file_text(stack: str, values: Mapping[str, str]) -> str:
-    """KEY=value lines (no quotes: docker --env-file, systemd and dotenv all read them)."""
-    lines = [
-        f"# Board of One environment for stack {stack}. Written by `bo1-infra bootstrap`; do not edit."
-    ]
-    for group in GROUPS:
-        lines.append(f"\n# {group}")
-        lines += [f"{v.name}={values[v.name]}" for v in VARIABLES if v.group == group]
-    return "\n".join(lines) + "\n"

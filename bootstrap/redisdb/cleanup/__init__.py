@@ -3,5 +3,5 @@
 batch.lua   the per-batch script: classify each key by the registry's rules, act or report
 job         the SCAN loop: batches, counters, memory report (constant memory)
 report      the summary for people or as JSON, and the exit code
-command     the CLI verb
+commands    the CLI verb
 """

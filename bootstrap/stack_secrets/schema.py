@@ -1,7 +1,7 @@
 """The pydantic model of secrets/catalogue.toml.
 
 Imported only when the catalogue's content has not been validated before (see
-bootstrap/validated.py); the rest of the code uses bootstrap.secret_catalogue.
+bootstrap/validated.py); the rest of the code uses bootstrap.stack_secrets.catalogue.
 """
 
 from __future__ import annotations

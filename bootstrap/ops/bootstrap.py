@@ -17,19 +17,25 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from bootstrap import app_env, pg, redis_conn, roles, scram, secret_catalogue, secret_inputs
-from bootstrap.env_file import write_secret_file
+from bootstrap import paths
+from bootstrap.appenv import env_file
+from bootstrap.appenv import model as app_env
 from bootstrap.errors import AuthenticationFailed, UsageError
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
 from bootstrap.personas import catalogue as persona_catalogue
 from bootstrap.personas import seed
+from bootstrap.postgres import roles, scram
+from bootstrap.postgres.connect import connect_superuser
+from bootstrap.redisdb import connect as redis_connect
+from bootstrap.stack_secrets import catalogue as secret_catalogue
+from bootstrap.stack_secrets import inputs as secret_inputs
 
-ENV_DIR = Path(__file__).resolve().parents[1] / "secrets"
+LOCAL_PSQL_ENV = "BO1_POSTGRES_LOCAL_PSQL"
 
 
 def env_file_path(args: argparse.Namespace) -> Path:
-    return Path(args.env_file) if args.env_file else ENV_DIR / f".env.{args.stack}"
+    return Path(args.env_file) if args.env_file else paths.env_file(args.stack)
 
 
 def app_settings(raw: str) -> dict[str, str]:
@@ -47,34 +53,18 @@ def app_settings(raw: str) -> dict[str, str]:
     return settings
 
 
-def superuser_login(dsn: str, password: str | None) -> dict[str, str]:
-    """libpq overrides for the superuser: the stack's password when given, and the
-    user `postgres` unless --dsn or PGUSER names one (libpq would take the OS user)."""
-    login = {"password": password} if password else {}
-    if "user" not in pg.conn_params(dsn) and not os.environ.get("PGUSER"):
-        login["user"] = roles.SUPERUSER
-    return login
-
-
-def connect_as_superuser(dsn: str, wait: float) -> psycopg.Connection:
-    """For verify and status: BO1_POSTGRES_SUPERUSER_PASSWORD if set, else PGPASSWORD / --dsn."""
-    login = superuser_login(dsn, os.environ.get("BO1_POSTGRES_SUPERUSER_PASSWORD"))
-    return pg.connect(dsn, wait=wait, overrides=login)
-
-
-def connect_superuser(dsn: str, password: str, wait: float) -> psycopg.Connection:
-    """The superuser, with the stack's current password; re-keyed over the socket if rotated."""
-    login = superuser_login(dsn, password)
+def connect_rekeying(dsn: str, password: str, wait: float) -> psycopg.Connection:
+    """The superuser with the stack's current password; re-keyed over the socket if rotated."""
     try:
-        return pg.connect(dsn, wait=wait, overrides=login)
+        return connect_superuser(dsn, wait=wait, password=password)
     except AuthenticationFailed:
-        local_psql = os.environ.get("BO1_POSTGRES_LOCAL_PSQL", "")
+        local_psql = os.environ.get(LOCAL_PSQL_ENV, "")
         if not local_psql:
             raise
     # The volume was initialized with an older password: set the new one locally, then retry.
     roles.rekey_superuser_locally(local_psql, password)
     print("Postgres superuser: password re-keyed over the local socket")
-    return pg.connect(dsn, wait=0, overrides=login)
+    return connect_superuser(dsn, wait=0, password=password)
 
 
 def bootstrap(args: argparse.Namespace) -> int:
@@ -84,15 +74,14 @@ def bootstrap(args: argparse.Namespace) -> int:
     for role, key in roles.ROLE_SECRETS.items():
         scram.check_password(secrets[key], f"{catalogue.by_key(key).env} (password of {role})")
     overrides = app_settings(os.environ.get("BO1_APP_SETTINGS", ""))
-    redis_url = redis_conn.resolve_url(args.redis_url)
+    redis_url = redis_connect.resolve_url(args.redis_url)
     migrations = discover(resolve_dir(args.migrations_dir))
     personas = persona_catalogue.load(
-        Path(args.personas_file) if args.personas_file else persona_catalogue.DEFAULT_FILE
+        Path(args.personas_file) if args.personas_file else paths.PERSONAS_FILE
     )
 
-    conn = connect_superuser(args.dsn, secrets["postgresSuperuserPassword"], args.wait)
-    redis_conn.connect(redis_url, wait=args.wait).close()
-    changes = 0
+    conn = connect_rekeying(args.dsn, secrets["postgresSuperuserPassword"], args.wait)
+    redis_connect.connect(redis_url, wait=args.wait).close()
     with conn:
         applied = Migrator(conn, migrations, say=lambda line: print(f"  {line}")).up()
         version = max((m.version for m in migrations), default=0)
@@ -102,30 +91,28 @@ def bootstrap(args: argparse.Namespace) -> int:
         states = roles.sync_passwords(
             conn, {role: secrets[key] for role, key in roles.ROLE_SECRETS.items()}
         )
-        print(
-            "Role passwords: "
-            + ", ".join(f"{role} {state}" for role, state in states.items())
-            + "."
-        )
-        redis_at = urlsplit(redis_url)
-        endpoints = app_env.Endpoints(
-            postgres_host=_tcp_host(conn.info.host),
-            postgres_port=conn.info.port,
-            database=conn.info.dbname,
-            redis_host=redis_at.hostname or "127.0.0.1",
-            redis_port=redis_at.port or 6379,
-        )
-    changes += len(applied) + plan.changes + sum(s == "set" for s in states.values())
+        print("Role passwords: " + ", ".join(f"{r} {s}" for r, s in states.items()) + ".")
+        endpoints = _endpoints(conn, redis_url)
+    changes = len(applied) + plan.changes + sum(s == "set" for s in states.values())
     path = env_file_path(args)
-    text = app_env.env_file_text(
-        args.stack, app_env.render(args.stack, secrets, endpoints, overrides)
-    )
-    written = write_secret_file(path, text)
+    values = app_env.render(args.stack, secrets, endpoints, overrides)
+    written = env_file.write_secret_file(path, env_file.render(args.stack, values))
     changes += written
     print(f"App env file {path}: {'written' if written else 'unchanged'} (mode 0600).")
     verdict = f"{changes} change(s)" if changes else "nothing changed"
     print(f"Bootstrap of stack {args.stack}: done, {verdict}.")
     return 0
+
+
+def _endpoints(conn: psycopg.Connection, redis_url: str) -> app_env.Endpoints:
+    redis_at = urlsplit(redis_url)
+    return app_env.Endpoints(
+        postgres_host=_tcp_host(conn.info.host),
+        postgres_port=conn.info.port,
+        database=conn.info.dbname,
+        redis_host=redis_at.hostname or "127.0.0.1",
+        redis_port=redis_at.port or 6379,
+    )
 
 
 def _tcp_host(host: str) -> str:

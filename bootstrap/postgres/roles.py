@@ -12,9 +12,9 @@ from collections.abc import Mapping
 import psycopg
 from psycopg import sql
 
-from bootstrap import scram
 from bootstrap.errors import Bo1Error, ConnectionFailed
-from bootstrap.tenancy import APP_ROLE, SERVICE_ROLE
+from bootstrap.postgres import scram
+from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE
 
 SUPERUSER = "postgres"
 ROLE_SECRETS = {
@@ -57,7 +57,7 @@ def sync_passwords(conn: psycopg.Connection, passwords: Mapping[str, str]) -> di
                 continue
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(scram.verifier(password))
+                    sql.Identifier(role), sql.Literal(scram.verifier(password, role, conn))
                 )
             )
     return result
@@ -76,7 +76,7 @@ def rekey_superuser_locally(local_psql: str, password: str) -> None:
     import subprocess
 
     statements = [*(s.replace("SET LOCAL", "SET") for s in _QUIET)]
-    statements.append(f"ALTER ROLE {SUPERUSER} PASSWORD '{scram.verifier(password)}'")
+    statements.append(f"ALTER ROLE {SUPERUSER} PASSWORD '{scram.verifier(password, SUPERUSER)}'")
     try:
         result = subprocess.run(
             [*shlex.split(local_psql), "-v", "ON_ERROR_STOP=1", "-q", "-X"],

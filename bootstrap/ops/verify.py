@@ -1,7 +1,8 @@
 """``bo1-infra verify``: the data layer's validation list as one command, one table, one exit code.
 
 Postgres is checked as the superuser (PG* / --dsn) and Redis as bo1_ops
-(REDIS_URL / --redis-url). The application's own credentials are read from the
+(REDIS_URL / --redis-url), against the settings of the stack's own file
+(``Pulumi.<stack>.yaml``). The application's own credentials are read from the
 env file bootstrap wrote, so verify proves what the app will actually use.
 """
 
@@ -11,21 +12,25 @@ import argparse
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import psycopg
 import redis
 
-from bootstrap import pg, redis_conn
+from bootstrap.appenv import env_file
 from bootstrap.errors import Bo1Error, ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
-from bootstrap.migrate.plan import status as migration_status
 from bootstrap.migrate.runner import Migrator
-from bootstrap.redis_keys import PATTERNS
-from bootstrap.run import connect_as_superuser, env_file_path
-from bootstrap.sizes import redis_bytes
-from bootstrap.tenancy import APP_ROLE, POLICIES
+from bootstrap.ops.bootstrap import env_file_path
+from bootstrap.postgres.connect import connect, connect_superuser
+from bootstrap.postgres.tenancy import APP_ROLE, POLICIES
+from bootstrap.redisdb import connect as redis_connect
+from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.sizes import redis_bytes
+
+if TYPE_CHECKING:
+    from infra.settings import StackSettings
 
 TABLES = {
     "users",
@@ -78,9 +83,7 @@ def postgres_checks(conn: psycopg.Connection, migrations_dir: str | None) -> lis
     wrong = [f"{t}.{p}" for t, p in POLICIES.items() if policies.get((t, p)) != (True, True)]
     personas = _one(conn, "SELECT count(*) FROM personas WHERE is_active")
     vector = _one(conn, "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-    rows = migration_status(
-        discover(resolve_dir(migrations_dir)), Migrator(conn, [], say=lambda _: None).applied()
-    )
+    rows = Migrator(conn, discover(resolve_dir(migrations_dir)), say=lambda _: None).status()
     behind = [f"{r.version}:{r.state}" for r in rows if r.state != "applied"]
     return [
         Check(
@@ -118,28 +121,31 @@ def _diff(want: set[str], have: set[str]) -> str:
     )
 
 
-def redis_checks(ops: redis.Redis, maxmemory: str) -> list[Check]:
+def redis_checks(ops: redis.Redis, settings: StackSettings) -> list[Check]:
+    """The live server against the stack's own settings, never against constants."""
     config = {
         k: v
         for k, v in ops.config_get("*").items()
         if k in ("appendonly", "maxmemory", "maxmemory-policy")
     }
-    want = str(redis_bytes(maxmemory))
+    appendonly = "yes" if settings.redis_appendonly else "no"
+    maxmemory = str(redis_bytes(settings.redis_maxmemory))
+    policy = settings.redis_maxmemory_policy
     return [
         Check(
             "redis appendonly",
-            config.get("appendonly") == "yes",
-            f"appendonly {config.get('appendonly')}",
+            config.get("appendonly") == appendonly,
+            f"appendonly {config.get('appendonly')} (want {appendonly})",
         ),
         Check(
             "redis maxmemory",
-            config.get("maxmemory") == want,
-            f"{config.get('maxmemory')} bytes (want {want})",
+            config.get("maxmemory") == maxmemory,
+            f"{config.get('maxmemory')} bytes (want {maxmemory}: {settings.redis_maxmemory})",
         ),
         Check(
             "redis eviction",
-            config.get("maxmemory-policy") == "allkeys-lru",
-            f"maxmemory-policy {config.get('maxmemory-policy')}",
+            config.get("maxmemory-policy") == policy,
+            f"maxmemory-policy {config.get('maxmemory-policy')} (want {policy})",
         ),
     ]
 
@@ -169,7 +175,7 @@ def _app_postgres(database_url: str) -> Check:
     if not database_url:  # an empty DSN would silently mean "whatever PG* says"
         return Check(name, False, "DATABASE_URL is missing from the env file")
     try:
-        with pg.connect(database_url) as app:
+        with connect(database_url) as app:
             who = _one(app, "SELECT current_user")
             bypass = _one(
                 app, "SELECT rolbypassrls OR rolsuper FROM pg_roles WHERE rolname = current_user"
@@ -193,7 +199,7 @@ def _app_redis(redis_url: str) -> Check:
         return Check(name, False, "REDIS_URL is missing from the env file")
     probe = f"{PATTERNS[-1].prefix}bo1-verify-{secrets.token_hex(4)}"
     try:
-        app = redis_conn.connect(redis_url)
+        app = redis_connect.connect(redis_url)
     except Bo1Error as exc:
         return Check(name, False, exc.message)
     refused = []
@@ -221,40 +227,40 @@ def _refused(attempt: Callable[[], object]) -> bool:
     return False
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise Bo1Error(
-            f"cannot read the app env file {path}: {exc.strerror}; run `bo1-infra bootstrap` first"
-        ) from None
-    return dict(
-        line.split("=", 1) for line in lines if line and not line.startswith("#") and "=" in line
-    )
+def stack_settings(stack: str) -> StackSettings:
+    """The settings ``Pulumi.<stack>.yaml`` declares, validated as the program validates them."""
+    from bootstrap.stack_secrets import catalogue
+    from infra.settings import load_stack
+
+    return load_stack(stack, {s.key for s in catalogue.load().secrets})
 
 
 def verify(args: argparse.Namespace) -> int:
-    env = read_env_file(env_file_path(args))
-    conn = connect_as_superuser(args.dsn, args.wait)
-    with conn:
+    settings = stack_settings(args.stack)
+    env = env_file.read(env_file_path(args))
+    ops_url = redis_connect.resolve_url(args.redis_url)
+    with connect_superuser(args.dsn, wait=args.wait) as conn:
         checks = postgres_checks(conn, args.migrations_dir)
-    ops_url = redis_conn.resolve_url(args.redis_url)
-    with redis_conn.connect(ops_url, wait=args.wait) as ops:
+    with redis_connect.connect(ops_url, wait=args.wait) as ops:
         try:
-            checks += redis_checks(ops, args.redis_maxmemory)
+            checks += redis_checks(ops, settings)
         except redis.exceptions.NoPermissionError as exc:
             raise ConnectionFailed(
                 f"the Redis user cannot read the config ({exc}); use bo1_ops"
             ) from None
     checks.append(anonymous_redis_check(ops_url))
     checks += app_checks(env.get("DATABASE_URL", ""), env.get("REDIS_URL", ""))
+    print(render_table(checks))
+    return 1 if any(not c.ok for c in checks) else 0
+
+
+def render_table(checks: list[Check]) -> str:
     width = max(len(c.name) for c in checks)
-    print(f"{'check':<{width}}  result  detail")
-    for c in checks:
-        print(f"{c.name:<{width}}  {'ok' if c.ok else 'FAIL':<6}  {c.detail}")
+    lines = [f"{'check':<{width}}  result  detail"]
+    lines += [f"{c.name:<{width}}  {'ok' if c.ok else 'FAIL':<6}  {c.detail}" for c in checks]
     failed = [c.name for c in checks if not c.ok]
-    print(
+    lines.append(
         f"{len(checks) - len(failed)} of {len(checks)} checks passed"
         + (f"; failed: {', '.join(failed)}" if failed else ".")
     )
-    return 1 if failed else 0
+    return "\n".join(lines)

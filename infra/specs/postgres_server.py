@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bootstrap.postgres.tenancy import SUPERUSER
 from infra.settings import StackSettings
 from infra.specs.model import ContainerSpec, Healthcheck, PortBinding, SecretFile
 
 PORT = 5432
-SUPERUSER = "postgres"
 PASSWORD_FILE = "/run/secrets/postgres-superuser-password"
 DATA_PATH = "/var/lib/postgresql/data"
 

@@ -18,7 +18,7 @@ from typing import TypedDict
 
 import redis
 
-from bootstrap.redis_keys import PATTERNS
+from bootstrap.redisdb.keys import PATTERNS
 
 SCRIPT = (Path(__file__).with_name("batch.lua")).read_text()
 RULES = json.dumps(

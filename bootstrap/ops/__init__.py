@@ -1,0 +1,1 @@
+"""Verbs that combine concerns: bootstrap, verify, status and the generated docs."""
