@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what bo1-infra's tests need on Debian 12, and only what is missing:
-#   - PostgreSQL 15 server + headers, Redis 7 (Debian bookworm packages)
-#   - pgvector 0.8.x built against PG 15 from Debian trixie's *source* package
+#   - PostgreSQL 15 server + headers, Redis 7 (Debian bookworm packages); the system
+#     services these packages bring are disabled: the tests start their own servers
+#   - pgvector 0.8.x built against PG 15 from Debian trixie's *source* package, fetched
+#     through a temporary apt configuration (no trixie entry is left in /etc/apt)
 #   - the project's virtualenv (.venv) with the runtime and test dependencies
 # Safe to re-run: each step checks first and is a no-op when already done.
 set -euo pipefail
@@ -15,13 +17,12 @@ apt_updated=0
 log() { printf 'setup: %s\n' "$*" >&2; }
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_update() { [ "$apt_updated" = 1 ] || { sudo_ apt-get update -qq; apt_updated=1; }; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 ensure_debian_packages() {
   local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR redis-server make gcc dpkg-dev)
   local missing=()
-  for p in "${wanted[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
+  for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
   if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
   [ ${#missing[@]} = 0 ] && { log "Debian packages present"; return; }
   log "installing ${missing[*]}"
@@ -31,7 +32,33 @@ ensure_debian_packages() {
   if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' | sudo_ tee "$policy" >/dev/null; sudo_ chmod +x "$policy"; created_policy=1; fi
   DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$created_policy" = 1 ] && sudo_ rm -f "$policy"
+  for p in "${missing[@]}"; do
+    case $p in
+      postgresql-$PG_MAJOR) disable_system_postgres ;;
+      redis-server) disable_service redis-server ;;
+    esac
+  done
   return 0
+}
+
+# The packages enable services at boot on 5432 and 6379, the dev stack's ports.
+disable_service() {
+  log "disabling the system $1 service at boot (the tests start their own)"
+  sudo_ systemctl disable --quiet "$1.service" >/dev/null 2>&1 || true
+  sudo_ update-rc.d "$1" disable >/dev/null 2>&1 || true
+  sudo_ service "$1" stop >/dev/null 2>&1 || true
+}
+
+disable_system_postgres() {
+  local conf
+  for conf in /etc/postgresql/$PG_MAJOR/*/start.conf; do
+    [ -f "$conf" ] || continue
+    local cluster
+    cluster=$(basename "$(dirname "$conf")")
+    sudo_ pg_ctlcluster "$PG_MAJOR" "$cluster" stop >/dev/null 2>&1 || true
+    echo manual | sudo_ tee "$conf" >/dev/null  # pg_ctlcluster still starts it by hand
+  done
+  disable_service postgresql
 }
 
 pgvector_installed() {
@@ -41,28 +68,46 @@ pgvector_installed() {
     && [ -f "$("$PG_CONFIG" --pkglibdir)/vector.so" ]
 }
 
+# The mirror this machine already uses for bookworm, so the build works where
+# deb.debian.org is not reachable.
+debian_mirror() {
+  local uri
+  uri=$(apt-cache policy 2>/dev/null | awk '$3 ~ /^bookworm\/main$/ {print $2; exit}')
+  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+}
+
+# apt-get with a private configuration that knows only trixie's source packages: the
+# system's sources, lists and caches stay untouched.
+apt_trixie_src() {
+  sudo_ apt-get -q \
+    -o Dir::Etc::SourceList="$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
+    -o APT::Sandbox::User=root "$@"
+}
+
 ensure_pgvector() {
+  # Earlier versions of this script left a trixie source entry behind; it costs every
+  # `apt-get update` a 55 MB index.
+  local legacy=/etc/apt/sources.list.d/bo1-trixie-src.sources
+  [ -f "$legacy" ] && { log "removing $legacy (no longer needed)"; sudo_ rm -f "$legacy"; }
   if pgvector_installed; then log "pgvector present"; return; fi
-  # Source only: a binary 'deb' entry for trixie would upgrade bookworm's system libraries.
-  local src=/etc/apt/sources.list.d/bo1-trixie-src.sources
-  if [ ! -f "$src" ]; then
-    log "adding deb-src entry for trixie (source packages only)"
-    sudo_ tee "$src" >/dev/null <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    apt_updated=0
-  fi
-  apt_update
-  local build
+  local build mirror
   build=$(mktemp -d)
-  log "building pgvector from Debian source in $build"
-  (cd "$build" && apt-get source -qq pgvector >/dev/null 2>&1 \
-    && cd pgvector-*/ && make -s PG_CONFIG="$PG_CONFIG" >/dev/null \
-    && sudo_ make -s install PG_CONFIG="$PG_CONFIG" >/dev/null)
+  aptdir=$build/apt
+  mkdir -p "$aptdir/lists/partial"
+  mirror=$(debian_mirror)
+  # Source only: a binary 'deb' entry for trixie would upgrade bookworm's system libraries.
+  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" \
+    >"$aptdir/sources.list"
+  log "building pgvector from Debian trixie's source package ($mirror) in $build"
+  if ! (cd "$build" && apt_trixie_src update && apt_trixie_src source pgvector \
+      && cd pgvector-*/ && make PG_CONFIG="$PG_CONFIG" && sudo_ make install PG_CONFIG="$PG_CONFIG") \
+      >"$build/build.log" 2>&1; then
+    log "the pgvector build failed; its log follows"
+    cat "$build/build.log" >&2
+    rm -rf "$build"
+    exit 1
+  fi
   rm -rf "$build"
   pgvector_installed || { log "pgvector build did not install vector.control 0.8.x"; exit 1; }
 }

@@ -171,3 +171,18 @@ def _secrets(port: int) -> dict[str, str]:
 
     values = {s.env: f"Secret-{s.key}-x1" for s in load().secrets}
     return {**values, "REDIS_URL": f"redis://bo1_ops:x@127.0.0.1:{port}/0"}
+
+
+def test_the_readme_lists_exactly_the_verbs_there_are() -> None:
+    from bootstrap import paths
+
+    listed = set()
+    for line in (paths.ROOT / "README.md").read_text().splitlines():
+        if line.startswith("bo1-infra "):
+            words = []
+            for word in line.split()[1:]:
+                if not word.replace("-", "").isalpha() or not word.islower():
+                    break
+                words.append(word)
+            listed.add(tuple(words))
+    assert listed == {v.words for v in VERBS}

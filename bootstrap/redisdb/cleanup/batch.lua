@@ -2,7 +2,7 @@
 -- server-side, so a batch costs one round trip and the keys never cross the network.
 -- ARGV[1]: the SCAN cursor; ARGV[2]: SCAN COUNT;
 -- ARGV[3]: rules JSON, a list of {prefix, ttl, on_no_ttl, max_ttl, parent_prefix}
---          (from bootstrap/redis_keys.py); ARGV[4]: "1" = dry run (change nothing);
+--          (from bootstrap/redisdb/keys.py); ARGV[4]: "1" = dry run (change nothing);
 -- ARGV[5]: "1" = also return every action as {key, action}.
 -- Returns JSON: {cursor = "...", scanned = n, seen = {prefix = n},
 --                actions = {prefix = {action = n}}, unknown = n, gone = n,
