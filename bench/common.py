@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bootstrap import paths
+
+ROOT = paths.ROOT
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))  # so `tests.support` (the real-server helpers) imports
 

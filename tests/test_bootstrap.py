@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bootstrap import paths
 from bootstrap.appenv.env_file import read as read_env
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
@@ -485,7 +486,7 @@ def test_status_is_one_screen(boot_env: dict[str, str], tmp_path: Path) -> None:
 def test_rendered_env_files_are_gitignored() -> None:
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
+    root = paths.ROOT
     # ...and so is the temp file a crash could leave behind (write_secret_file's naming).
     for name in ("secrets/.env.dev", "secrets/.env.prod", "secrets/.env.dev.k2j4x9_a.tmp"):
         assert subprocess.run(["git", "check-ignore", "-q", name], cwd=root).returncode == 0, name

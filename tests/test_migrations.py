@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bootstrap import paths
 from bootstrap.migrate.files import discover
 from bootstrap.migrate.lock import MIGRATION_LOCK_KEY
 from bootstrap.paths import MIGRATIONS_DIR
@@ -341,7 +342,7 @@ def test_down_without_a_down_file_is_refused_before_anything_runs(
 
 
 def test_secrets_folder_never_shadows_the_stdlib_module() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = paths.ROOT
     assert not (root / "secrets" / "__init__.py").exists()
     out = subprocess.run(
         [str(BO1_INFRA.parent / "python"), "-c", "import secrets; print(secrets.__file__)"],

@@ -17,9 +17,10 @@ import psycopg
 import pytest
 import redis as redis_py
 
+from bootstrap import paths
 from tests.support.ports import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.ROOT
 
 
 def _missing_tools() -> str | None:

@@ -7,7 +7,9 @@ import subprocess
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bootstrap import paths
+
+ROOT = paths.ROOT
 UP = ROOT / "scripts" / "up.sh"
 
 

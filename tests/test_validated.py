@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +80,30 @@ def test_an_unwritable_cache_only_costs_speed(
     blocker.write_text("")
     monkeypatch.setenv("BO1_CACHE_DIR", str(blocker / "cache"))
     assert len(load()) == 45
+
+
+@pytest.mark.parametrize(
+    ("record", "model"),
+    [
+        ("bootstrap.personas.catalogue:Persona", "bootstrap.personas.schema:Persona"),
+        (
+            "bootstrap.stack_secrets.catalogue:SecretSpec",
+            "bootstrap.stack_secrets.schema:SecretSpec",
+        ),
+    ],
+)
+def test_plain_records_and_their_schema_declare_the_same_fields(record: str, model: str) -> None:
+    """The cached path builds plain records from validated dicts: their fields must agree."""
+    import dataclasses
+    import importlib
+
+    def find(ref: str) -> Any:
+        module, name = ref.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    plain = {f.name: f.default for f in dataclasses.fields(find(record))}
+    schema = {n: f.default for n, f in find(model).model_fields.items()}
+    assert plain.keys() == schema.keys()
+    for name, default in plain.items():
+        if default is not dataclasses.MISSING:
+            assert schema[name] == default, name

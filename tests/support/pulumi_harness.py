@@ -12,17 +12,17 @@ import hashlib
 import runpy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from bootstrap import paths
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import stack_file_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = paths.ROOT
 PROGRAM = ROOT / "infra" / "__main__.py"
 
 
