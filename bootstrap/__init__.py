@@ -11,9 +11,10 @@ One folder per concern; a newcomer finds a concern by its folder name:
   ops/            verbs that combine concerns: bootstrap, verify, status, docs
 
 and a few shared modules: cli (the verb table), errors, masking, validated,
-paths (the project root and its well-known files) and fingerprints.
+paths (the project root and its well-known files) and stack (a stack's declared
+settings, read through infra.settings, which is pure pydantic).
 
-Import rule: ops/ -> concern folders -> {errors, masking, paths, validated}.
+Import rule: ops/ -> concern folders -> {errors, masking, paths, validated, stack}.
 A concern folder never imports ops/ or cli. infra/ may use the vocabulary
 (catalogue, app env model, roles, key registry, users, sizes, paths, errors)
 but never ops/ or a ``connect`` module. Nothing here imports pulumi.

@@ -133,6 +133,11 @@ def cleanup_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch", type=int, default=1000, help="SCAN COUNT per batch (default 1000)"
     )
+    parser.add_argument(
+        "--stack",
+        help="also apply the stack's own key families (redisKeyFamilies in Pulumi.<stack>.yaml);"
+        " default: the built-in families only",
+    )
 
 
 def docs_options(parser: argparse.ArgumentParser) -> None:

@@ -102,7 +102,7 @@ def app_environment(
         host, settings.postgres_port, settings.postgres_database, host, settings.redis_port
     )
     values = pulumi.Output.all(**secrets).apply(
-        lambda v: app_env.render(settings.stack, v, at, settings.app_settings)
+        lambda v: app_env.render(v, at, settings.app_settings)
     )
     return pulumi.Output.secret(values)
 
@@ -156,7 +156,8 @@ def export_connections(
         "serviceDatabaseUrl",
         postgres_url(settings, SERVICE_ROLE, values["postgresServicePassword"]),
     )
-    pulumi.export("redisUrl", redis_url(settings, redis_users.APP_USER, values["redisAppPassword"]))
+    # Password only, as Board of One authenticates: the `default` user is the app's.
+    pulumi.export("redisUrl", redis_url(settings, "", values["redisAppPassword"]))
     pulumi.export("redisOpsUrl", ops_url)
     pulumi.export("network", network.name)
     pulumi.export("postgresContainer", pg.container.name)

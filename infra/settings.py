@@ -31,6 +31,9 @@ from pydantic.alias_generators import to_camel
 from bootstrap import paths
 from bootstrap.appenv.model import check_overrides
 from bootstrap.errors import Bo1Error
+from bootstrap.redisdb.keys import KeyFamily, with_extra
+from bootstrap.redisdb.releases import DEFAULT_LINE, LineName, check_image
+from bootstrap.redisdb.releases import line as redis_line
 from bootstrap.redisdb.sizes import REDIS_MEMORY, redis_bytes
 
 PROJECT = "bo1-infra"
@@ -80,6 +83,46 @@ def _ipv4(value: str) -> str:
         ) from None
 
 
+def _json_list(value: object) -> object:
+    # Pulumi hands structured config (a YAML list) to the program as JSON text.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("must be a list of key families") from None
+    return value
+
+
+class KeyFamilySetting(BaseModel):
+    """One entry of ``redisKeyFamilies``: a key family a later app release writes."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+    prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*:$")]
+    ttl_seconds: Annotated[int, Field(ge=1)]
+    purpose: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    redis_type: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "string"
+    on_no_ttl: Literal["expire", "delete"] = "expire"
+    max_ttl_seconds: Annotated[int, Field(ge=1)] | None = None
+    parent_prefix: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*:$")] | None = None
+
+    def family(self) -> KeyFamily:
+        return KeyFamily(
+            self.prefix,
+            f"{self.prefix}{{id}}",
+            self.redis_type,
+            self.ttl_seconds,
+            "stack config (redisKeyFamilies)",
+            self.purpose,
+            f"{self.prefix}...",
+            on_no_ttl=self.on_no_ttl,
+            max_ttl_seconds=self.max_ttl_seconds,
+            parent_prefix=self.parent_prefix,
+        )
+
+
 PgMemory = Annotated[str, AfterValidator(_pg_memory)]
 RedisMemory = Annotated[str, AfterValidator(_redis_memory)]
 Image = Annotated[str, AfterValidator(_image)]
@@ -98,7 +141,10 @@ class StackSettings(BaseModel):
     stack: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
 
     postgres_image: Image = "pgvector/pgvector:0.8.1-pg15-bookworm"
-    redis_image: Image = "redis:7.2.7-alpine"
+    # The Redis line decides the image (pinned by digest) and whether JSON and Search,
+    # which LangGraph checkpoints need, are there; redisImage overrides the image.
+    redis_line: LineName = DEFAULT_LINE
+    redis_image: str | None = None
     bind_address: Annotated[str, AfterValidator(_ipv4)] = "127.0.0.1"
 
     postgres_port: Port = 5432
@@ -116,6 +162,10 @@ class StackSettings(BaseModel):
     redis_appendonly: bool = True
     redis_appendfsync: Literal["always", "everysec", "no"] = "everysec"
     redis_memory_mb: Annotated[int, Field(ge=64)] = 512
+    # Key families a later app release adds: ACL pattern, TTL and cleanup rule each.
+    redis_key_families: Annotated[list[KeyFamilySetting], BeforeValidator(_json_list)] = Field(
+        default_factory=list
+    )
 
     protect_data: bool = False
     # Plain app settings for the env file (LOG_LEVEL, cost limits, models, flags).
@@ -133,6 +183,20 @@ class StackSettings(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _redis_image_on_its_line(self) -> StackSettings:
+        if self.redis_image is not None:
+            try:
+                check_image(self.redis_image, self.redis_line)
+            except ValueError as exc:
+                raise ValueError(f"redisImage {self.redis_image!r} {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _families_do_not_clash(self) -> StackSettings:
+        self.key_families()  # ValueError names the clash
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> StackSettings:
         if self.postgres_port == self.redis_port:
             raise ValueError(
@@ -146,6 +210,20 @@ class StackSettings(BaseModel):
                 f"{self.redis_maxmemory}; use at least {needed}"
             )
         return self
+
+    @property
+    def redis_image_ref(self) -> str:
+        """The image the Redis container runs: the stack's own, or its line's pinned one."""
+        return self.redis_image or redis_line(self.redis_line).image
+
+    @property
+    def redis_modules(self) -> bool:
+        """Whether this stack's Redis has JSON and Search (LangGraph checkpoints need both)."""
+        return redis_line(self.redis_line).modules
+
+    def key_families(self) -> tuple[KeyFamily, ...]:
+        """The built-in key families plus the stack's own."""
+        return with_extra(f.family() for f in self.redis_key_families)
 
     @property
     def client_host(self) -> str:

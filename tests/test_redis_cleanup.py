@@ -1,4 +1,4 @@
-"""`bo1-infra redis-cleanup` on a real redis-server 7 started with the stack's rendered config."""
+"""`bo1-infra redis-cleanup` on a real redis-server started with the stack's rendered config."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 import redis
 
-from bootstrap.redisdb.keys import PATTERNS, parent_key, pattern_for
+from bootstrap.redisdb.cleanup.job import ACTIONS
+from bootstrap.redisdb.keys import (
+    FAMILIES,
+    KeyFamily,
+    family_for,
+    parent_key,
+    thread_anchor,
+    with_extra,
+)
 from infra.settings import from_config
 from tests.support.cli import run_cli
 from tests.support.ports import free_port
@@ -52,45 +60,45 @@ def snapshot(r: redis.Redis) -> dict[bytes, tuple[bytes, Any, int]]:
     return {k: (r.type(k), r.dump(k), r.pexpiretime(k)) for k in r.scan_iter(count=1000)}
 
 
-# Each case: keys to create (name -> ttl or None), and what a real run must leave.
+# Each case: keys to create (name -> ttl or None), and what a real run must leave:
+# "deleted", "kept" (value and expiry untouched), "ttl=N" or "expires_with=KEY".
+ANCHOR = "checkpoint_latest:{}:__empty__"
 CASES: dict[str, tuple[dict[str, int | None], dict[str, str]]] = {
-    "session without TTL gets 7 days": ({"session:s1": None}, {"session:s1": "ttl=604800"}),
+    "session without TTL gets 1 day": (
+        {"session:bo1_s1": None}, {"session:bo1_s1": "ttl=86400"}),
+    "metadata without TTL gets 1 day": (
+        {"metadata:bo1_s1": None}, {"metadata:bo1_s1": "ttl=86400"}),
     "cache without TTL gets 30 days": ({"cache:k": None}, {"cache:k": "ttl=2592000"}),
-    "checkpoint without TTL gets 7 days": (
-        {"session:s2": 100, "checkpoint:s2:1": None},
-        {"checkpoint:s2:1": "ttl=604800", "session:s2": "kept"},
-    ),
-    "orphaned checkpoint is deleted": (
-        {"checkpoint:gone:4": 500},
-        {"checkpoint:gone:4": "deleted"},
-    ),
+    "thread key without TTL gets 7 days": (
+        {"checkpoint:t1:__empty__:c1": None}, {"checkpoint:t1:__empty__:c1": "ttl=604800"}),
+    "thread key without TTL takes its anchor's later expiry": (
+        {ANCHOR.format("t2"): 9 * DAY, "write_keys_zset:t2:__empty__:c1": None},
+        {"write_keys_zset:t2:__empty__:c1": f"expires_with={ANCHOR.format('t2')}",
+         ANCHOR.format("t2"): "kept"}),
+    "thread key expiring before its anchor follows it": (
+        {ANCHOR.format("t3"): 7 * DAY, "checkpoint_write:t3:__empty__:c1:task:0": 100},
+        {"checkpoint_write:t3:__empty__:c1:task:0": f"expires_with={ANCHOR.format('t3')}"}),
+    "a namespace with colons still belongs to its thread": (
+        {ANCHOR.format("t4"): 7 * DAY, "checkpoint:t4:child:5f0c:c9": 500},
+        {"checkpoint:t4:child:5f0c:c9": f"expires_with={ANCHOR.format('t4')}"}),
+    "a thread without any session key is never deleted": (
+        {"checkpoint:t5:__empty__:c1": 500, ANCHOR.format("t5"): 500},
+        {"checkpoint:t5:__empty__:c1": "kept", ANCHOR.format("t5"): "kept"}),
     "ratelimit without TTL is deleted": (
-        {"ratelimit:u1:chat": None},
-        {"ratelimit:u1:chat": "deleted"},
-    ),
+        {"ratelimit:u1:chat": None}, {"ratelimit:u1:chat": "deleted"}),
     "ratelimit with a TTL over a day is deleted": (
-        {"ratelimit:u1:api": 3 * DAY},
-        {"ratelimit:u1:api": "deleted"},
-    ),
+        {"ratelimit:u1:api": 3 * DAY}, {"ratelimit:u1:api": "deleted"}),
     "healthy keys are left alone": (
-        {"ratelimit:u1:ok": 30, "session:s3": 100, "cache:c": 50},
-        {"ratelimit:u1:ok": "kept", "session:s3": "kept", "cache:c": "kept"},
-    ),
+        {"ratelimit:u1:ok": 30, "session:bo1_s3": 100, "cache:c": 50},
+        {"ratelimit:u1:ok": "kept", "session:bo1_s3": "kept", "cache:c": "kept"}),
     "unknown keys are never touched": (
-        {"legacy:thing": None, "user:9": 77},
-        {"legacy:thing": "kept", "user:9": "kept"},
-    ),
-}
+        {"legacy:thing": None, "user:9": 77}, {"legacy:thing": "kept", "user:9": "kept"}),
+}  # fmt: skip
 
 
 def create(r: redis.Redis, keys: dict[str, int | None]) -> None:
     for name, ttl in keys.items():
-        if name.startswith("session:"):
-            r.hset(name, "state", "debating")
-            if ttl:
-                r.expire(name, ttl)
-        else:
-            r.set(name, "v", ex=ttl)
+        r.set(name, "v", ex=ttl)
 
 
 def assert_ttl_set_by_the_run(r: redis.Redis, name: str, ttl: int, started: float) -> None:
@@ -113,6 +121,9 @@ def test_each_action_in_a_real_run(redis_proc: RedisProcess, case: str) -> None:
             assert not r.exists(name), name
         elif outcome == "kept":
             assert (r.dump(name), r.pexpiretime(name)) == before[name.encode()][1:], name
+        elif outcome.startswith("expires_with="):
+            anchor = outcome.removeprefix("expires_with=")
+            assert r.pexpiretime(name) == r.pexpiretime(anchor) > 0, name
         else:
             assert_ttl_set_by_the_run(r, name, int(outcome.removeprefix("ttl=")), started)
 
@@ -125,7 +136,7 @@ def test_each_action_in_a_dry_run_changes_nothing(redis_proc: RedisProcess, case
     before = snapshot(r)
     dry = cleanup(redis_proc, "--dry-run", "--json", "--verbose")
     assert dry.returncode == 0, dry.stderr
-    assert snapshot(r) == before  # key by key: type, value and TTL
+    assert snapshot(r) == before  # key by key: type, value and expiry
     reported = {
         line.split()[1]: line.split()[0] for line in dry.stderr.splitlines() if line.strip()
     }
@@ -134,10 +145,35 @@ def test_each_action_in_a_dry_run_changes_nothing(redis_proc: RedisProcess, case
             assert reported[name].startswith("delete"), (name, reported)
         elif outcome == "kept":
             assert name not in reported
+        elif outcome.startswith("expires_with=") and name in keys and keys[name] is not None:
+            assert reported[name] == "align_thread"
         else:
             assert reported[name] == "expire"
     real = cleanup(redis_proc, "--json")
     assert json.loads(real.stdout)["actions"] == json.loads(dry.stdout)["actions"]
+
+
+def reference_action(name: str, keys: dict[str, int | None]) -> str | None:
+    """What the registry's rules say for one key: an independent reading of them, in Python."""
+    family = family_for(name)
+    if family is None:
+        return None
+    ttl = keys[name]
+    if family.thread:
+        anchor = thread_anchor(family, name)
+        anchor_ttl = -1 if anchor is None or anchor == name or anchor not in keys else (
+            keys[anchor] or family.ttl_seconds)  # fmt: skip
+        if ttl is None:
+            return "expire"
+        return "align_thread" if anchor_ttl > ttl + 60 else None
+    parent = parent_key(family, name)
+    if parent is not None and parent not in keys:
+        return "delete_orphan"
+    if ttl is None:
+        return "delete_no_ttl" if family.on_no_ttl == "delete" else "expire"
+    if family.max_ttl_seconds is not None and ttl > family.max_ttl_seconds:
+        return "delete_long_ttl"
+    return None
 
 
 def test_a_mixed_keyspace_matches_the_reference_rules(redis_proc: RedisProcess) -> None:
@@ -146,39 +182,47 @@ def test_a_mixed_keyspace_matches_the_reference_rules(redis_proc: RedisProcess) 
     r = ops(redis_proc)
     keys: dict[str, int | None] = {}
     for i in range(3000):
-        kind = rng.choice(["session", "checkpoint", "ratelimit", "cache", "other"])
-        sid = f"s{rng.randint(0, 60)}"
-        name = {
-            "session": f"session:{sid}", "checkpoint": f"checkpoint:{sid}:{i}", "ratelimit": f"ratelimit:u{i}:x",
-            "cache": f"cache:{i}", "other": f"misc:{i}",
-        }[kind]  # fmt: skip
-        keys[name] = rng.choice([None, 30, 5000, 3 * DAY])
+        thread = f"t{rng.randint(0, 60)}"
+        name = rng.choice([
+            f"session:bo1_{i}", f"metadata:bo1_{i}", f"ratelimit:u{i}:x", f"cache:{i}", f"misc:{i}",
+            f"checkpoint:{thread}:__empty__:{i}", f"checkpoint_write:{thread}:child:{i}:n:{i}:0",
+            f"write_keys_zset:{thread}:__empty__:{i}", ANCHOR.format(thread),
+        ])  # fmt: skip
+        keys[name] = rng.choice([None, 30, 5000, 3 * DAY, 8 * DAY])
     create(r, keys)
-    expected: dict[str, int] = {
-        "expire": 0,
-        "delete_no_ttl": 0,
-        "delete_long_ttl": 0,
-        "delete_orphan": 0,
-    }
-    for name, ttl in keys.items():
-        pattern = pattern_for(name)
-        if pattern is None:
-            continue
-        parent = parent_key(pattern, name)
-        if parent is not None and parent not in keys:
-            expected["delete_orphan"] += 1
-        elif ttl is None:
-            expected["delete_no_ttl" if pattern.on_no_ttl == "delete" else "expire"] += 1
-        elif pattern.max_ttl_seconds is not None and ttl > pattern.max_ttl_seconds:
-            expected["delete_long_ttl"] += 1
+    expected = dict.fromkeys(ACTIONS, 0)
+    for name in keys:
+        action = reference_action(name, keys)
+        if action:
+            expected[action] += 1
     dry = json.loads(cleanup(redis_proc, "--dry-run", "--json", "--batch", "100").stdout)
     assert dry["actions"] == expected
-    assert dry["unknown"] == sum(1 for k in keys if pattern_for(k) is None)
+    assert dry["unknown"] == sum(1 for k in keys if family_for(k) is None)
     assert dry["scanned"] >= len(keys)  # SCAN may repeat a key; never skips one
     real = json.loads(cleanup(redis_proc, "--json").stdout)
     assert real["actions"] == expected
     again = json.loads(cleanup(redis_proc, "--json").stdout)
     assert set(again["actions"].values()) == {0}  # converged
+    for name in keys:  # and every thread key now expires with (or after) its anchor
+        family = family_for(name)
+        anchor = family and thread_anchor(family, name)
+        if anchor and anchor in keys and anchor != name:
+            assert r.pexpiretime(name) >= r.pexpiretime(anchor) - 60_000, name
+
+
+def test_a_stack_family_with_a_parent_loses_its_orphans(redis_proc: RedisProcess) -> None:
+    """The orphan rule, on a family a stack adds (the built-in ones have no parent)."""
+    from bootstrap.redisdb.cleanup import job
+
+    usage = KeyFamily(
+        "usage:", "usage:{id}", "string", 3600, "stack", "counters", "usage:x",
+        parent_prefix="session:",
+    )  # fmt: skip
+    r = ops(redis_proc)
+    create(r, {"session:bo1_a": 100, "usage:bo1_a:tokens": 50, "usage:bo1_gone:tokens": 50})
+    tally = job.run(r, dry_run=False, families=with_extra([usage]))
+    assert tally.total("delete_orphan") == 1
+    assert r.exists("usage:bo1_a:tokens") and not r.exists("usage:bo1_gone:tokens")
 
 
 def test_text_summary_and_verbose(redis_proc: RedisProcess) -> None:
@@ -187,7 +231,7 @@ def test_text_summary_and_verbose(redis_proc: RedisProcess) -> None:
     assert result.returncode == 0
     assert "dry run: nothing changed" in result.stdout
     assert "session:*" in result.stdout and "would 1 expire" in result.stdout
-    assert "1 keys matched no pattern and were left untouched" in result.stdout
+    assert "1 keys matched no family and were left untouched" in result.stdout
     assert "expire           session:a" in result.stderr
     assert "misc:1" not in result.stderr
 
@@ -250,7 +294,7 @@ def test_missing_url_exits_2() -> None:
 
 
 @pytest.mark.parametrize(
-    ("user", "key"), [("bo1_app", "redisAppPassword"), ("healthcheck", "redisHealthPassword")]
+    ("user", "key"), [("default", "redisAppPassword"), ("healthcheck", "redisHealthPassword")]
 )
 def test_a_user_without_the_rights_exits_2(redis_proc: RedisProcess, user: str, key: str) -> None:
     create(ops(redis_proc), {"misc:outside-app-patterns": 100, "session:z": None})
@@ -273,7 +317,11 @@ def test_read_only_replica_is_refused_but_can_be_dry_run(
         primary.dir / "users.acl", tmp_path / "replica" / "users.acl"
     )  # same users as the primary
     with running_redis(
-        tmp_path / "replica", conf, password=PASSWORDS["redisOpsPassword"], username="bo1_ops"
+        tmp_path / "replica",
+        conf,
+        password=PASSWORDS["redisOpsPassword"],
+        username="bo1_ops",
+        binary=redis_proc.binary,
     ) as replica:
         r = replica.server.client()
         for _ in range(100):
@@ -298,10 +346,10 @@ def test_cleanup_path_imports_neither_psycopg_nor_pydantic() -> None:
     ).stdout.split() == ["False", "False"]
 
 
-def test_every_pattern_has_a_rule_in_the_script() -> None:
-    from bootstrap.redisdb.cleanup.job import RULES
+def test_every_family_has_a_rule_in_the_script() -> None:
+    from bootstrap.redisdb.cleanup.job import rules
 
-    assert [rule["prefix"] for rule in json.loads(RULES)] == [p.prefix for p in PATTERNS]
+    assert [rule["prefix"] for rule in json.loads(rules())] == [f.prefix for f in FAMILIES]
 
 
 def test_progress_shows_on_a_terminal_and_only_there(redis_proc: RedisProcess) -> None:

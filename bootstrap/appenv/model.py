@@ -1,4 +1,9 @@
-"""The application's environment: every variable Board of One reads, its group and default.
+"""The application's environment: every variable the env file carries, where its value
+comes from, and whether Board of One reads it.
+
+The list follows the app's own settings (``bo1/config.py`` at the report's era,
+87a0b497, and ``RedisSaver(redis_url=REDIS_URL)`` from Week 4): those variables,
+plus a few the app does not read yet, each with a note saying so.
 
 One model serves four readers: ``bo1-infra bootstrap`` writes it to the env
 file (bootstrap/appenv/env_file.py), the Pulumi program exports it as a secret
@@ -8,24 +13,17 @@ generated from it (bootstrap/ops/docs.py).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bootstrap.appenv.urls import connection_url
 from bootstrap.errors import UsageError
-from bootstrap.postgres.tenancy import APP_ROLE
-from bootstrap.redisdb.keys import PATTERNS
-from bootstrap.redisdb.users import APP_USER as REDIS_APP_USER
+from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE
 
-GROUPS = (
-    "LLM keys",
-    "Postgres",
-    "Redis",
-    "Application",
-    "Cost and safety limits",
-    "Models",
-    "Feature flags",
-)
+GROUPS = ("LLM keys", "Postgres", "Redis", "Application")
+REDIS_DB = "0"
+BOOLEAN = ("true", "false")
 
 
 @dataclass(frozen=True)
@@ -36,52 +34,47 @@ class EnvVar:
     default: str | None = None  # a plain setting, overridable per stack (appSettings)
     secret_key: str | None = None  # taken from the secret catalogue
     computed: str | None = None  # derived by bootstrap; says from what
-    ttl_of: str | None = None  # a key pattern's prefix: the value is that pattern's TTL
+    note: str | None = None  # set when the report-era app does not read it (yet)
+    allowed: tuple[str, ...] | None = None  # the values the app accepts, when it restricts them
 
-
-def _ttl(prefix: str) -> str:
-    return str(next(p.ttl_seconds for p in PATTERNS if p.prefix == prefix))
-
-
-def _ttl_var(name: str, prefix: str) -> EnvVar:
-    """A variable that tells the app a key pattern's TTL, straight from the registry."""
-    return EnvVar(
-        name,
-        "Redis",
-        f"TTL of {prefix}* keys",
-        computed=f"key registry ({_ttl(prefix)})",
-        ttl_of=prefix,
-    )
+    @property
+    def app_reads(self) -> bool:
+        return self.note is None
 
 
 VARIABLES = (
-    EnvVar("ANTHROPIC_API_KEY", "LLM keys", "Anthropic API key", secret_key="anthropicApiKey"),
+    EnvVar("ANTHROPIC_API_KEY", "LLM keys", "Anthropic API key (the personas' deliberation)",
+           secret_key="anthropicApiKey"),
     EnvVar("VOYAGE_API_KEY", "LLM keys", "Voyage AI API key (embeddings)", secret_key="voyageApiKey"),
-    EnvVar("DATABASE_URL", "Postgres", "PostgreSQL URL as the RLS-bound app role bo1_app",
+    EnvVar("DATABASE_URL", "Postgres", "PostgreSQL URL as bo1_app, bound by row-level security",
            computed="postgresAppPassword + the stack's Postgres address"),
-    EnvVar("DATABASE_POOL_SIZE", "Postgres", "connections in the app's pool", default="10"),
-    EnvVar("REDIS_URL", "Redis", "Redis URL as the ACL user bo1_app",
-           computed="redisAppPassword + the stack's Redis address"),
-    _ttl_var("SESSION_TTL_SECONDS", "session:"),
-    _ttl_var("CHECKPOINT_TTL_SECONDS", "checkpoint:"),
-    _ttl_var("RATE_LIMIT_WINDOW_SECONDS", "ratelimit:"),
-    _ttl_var("CACHE_TTL_SECONDS", "cache:"),
-    EnvVar("BO1_ENV", "Application", "the stack the app runs against", computed="the stack name"),
-    EnvVar("LOG_LEVEL", "Application", "DEBUG, INFO, WARNING or ERROR", default="INFO"),
-    EnvVar("PERSONAS_PER_SESSION", "Application", "experts seated on each board", default="5"),
-    EnvVar("MAX_COST_PER_SESSION_USD", "Cost and safety limits", "a session stops at this LLM spend", default="2.00"),
-    EnvVar("MAX_ROUNDS_PER_SESSION", "Cost and safety limits", "deliberation rounds before a forced vote", default="10"),
-    EnvVar("MAX_SESSIONS_PER_USER_PER_DAY", "Cost and safety limits", "new sessions a user may start per day", default="20"),
-    EnvVar("RATE_LIMIT_REQUESTS_PER_WINDOW", "Cost and safety limits", "API requests per user per window", default="60"),
-    EnvVar("LLM_MODEL_DELIBERATION", "Models", "model the personas speak with", default="claude-sonnet-4-5"),
-    EnvVar("LLM_MODEL_SUMMARY", "Models", "model for summaries and synthesis", default="claude-haiku-4-5"),
-    EnvVar("EMBEDDING_MODEL", "Models", "Voyage model for embeddings", default="voyage-3.5"),
-    EnvVar("FEATURE_VOTING", "Feature flags", "personas vote at the end of a session", default="true"),
-    EnvVar("FEATURE_EMBEDDINGS", "Feature flags", "store embeddings for similar-session search", default="true"),
-    EnvVar("FEATURE_KILL_SWITCH", "Feature flags", "users may kill a running session", default="true"),
+    EnvVar("DATABASE_SERVICE_URL", "Postgres",
+           "PostgreSQL URL as bo1_service (BYPASSRLS) for admin work and background jobs",
+           computed="postgresServicePassword + the stack's Postgres address",
+           note="not read by the app yet; give it only to trusted background jobs"),
+    EnvVar("REDIS_HOST", "Redis", "Redis host", computed="the stack's Redis address"),
+    EnvVar("REDIS_PORT", "Redis", "Redis port", computed="the stack's Redis port"),
+    EnvVar("REDIS_DB", "Redis", "Redis database number", computed="always 0"),
+    EnvVar("REDIS_PASSWORD", "Redis", "password of the app's Redis user (`default`)",
+           computed="redisAppPassword",
+           note="read by app releases after the report; the report-era RedisManager sends no"
+                " password, so it cannot use any secured Redis"),
+    EnvVar("REDIS_URL", "Redis", "Redis URL with the password only (`redis://:password@...`),"
+           " as the app's LangGraph RedisSaver takes it", computed="redisAppPassword + address"),
+    EnvVar("DEBUG", "Application", "debug-level logging for bo1 modules", default="false",
+           allowed=BOOLEAN),
+    EnvVar("LOG_LEVEL", "Application", "overall log level", default="INFO",
+           allowed=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    EnvVar("VERBOSE_LIBS", "Application", "debug logs from third-party libraries", default="false",
+           allowed=BOOLEAN),
+    EnvVar("MAX_COST_PER_SESSION", "Application", "hard LLM spend limit per session, USD",
+           default="1.00"),
+    EnvVar("AB_TESTING_ENABLED", "Application", "A/B testing of experimental features",
+           default="true", allowed=BOOLEAN),
 )  # fmt: skip
 
 OVERRIDABLE = frozenset(v.name for v in VARIABLES if v.default is not None)
+_BY_NAME = {v.name: v for v in VARIABLES}
 
 
 @dataclass(frozen=True)
@@ -99,15 +92,25 @@ def check_overrides(overrides: Mapping[str, str]) -> None:
     unknown = sorted(set(overrides) - OVERRIDABLE)
     if unknown:
         raise UsageError(
-            f"appSettings: {', '.join(unknown)} cannot be set; settable: {', '.join(sorted(OVERRIDABLE))}"
+            f"appSettings: {', '.join(unknown)} cannot be set;"
+            f" settable: {', '.join(sorted(OVERRIDABLE))}"
         )
     for name, value in overrides.items():
-        if "\n" in value or "\r" in value:
-            raise UsageError(f"appSettings: {name} must be a single line")
+        check_value(name, value, "appSettings: ")
+        allowed = _BY_NAME[name].allowed
+        if allowed and value not in allowed:
+            raise UsageError(f"appSettings: {name} must be one of {', '.join(allowed)}")
+
+
+def check_value(name: str, value: str, where: str = "") -> None:
+    """An env file holds one value per line: refuse control characters, naming the variable."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise UsageError(
+            f"{where}{name} holds a control character (a newline?); an env file cannot carry it"
+        )
 
 
 def render(
-    stack: str,
     secrets: Mapping[str, str],
     at: Endpoints,
     overrides: Mapping[str, str] | None = None,
@@ -115,24 +118,32 @@ def render(
     """Every variable's value, in model order. ``secrets`` maps catalogue keys to values."""
     overrides = dict(overrides or {})
     check_overrides(overrides)
+    redis_password = secrets["redisAppPassword"]
     computed = {
         "DATABASE_URL": connection_url(
             "postgresql", APP_ROLE, secrets["postgresAppPassword"],
             at.postgres_host, at.postgres_port, at.database,
         ),
-        "REDIS_URL": connection_url(
-            "redis", REDIS_APP_USER, secrets["redisAppPassword"], at.redis_host, at.redis_port, "0"
+        "DATABASE_SERVICE_URL": connection_url(
+            "postgresql", SERVICE_ROLE, secrets["postgresServicePassword"],
+            at.postgres_host, at.postgres_port, at.database,
         ),
-        "BO1_ENV": stack,
+        "REDIS_HOST": at.redis_host,
+        "REDIS_PORT": str(at.redis_port),
+        "REDIS_DB": REDIS_DB,
+        "REDIS_PASSWORD": redis_password,
+        # No user name: the app authenticates as Redis's `default` user, password only.
+        "REDIS_URL": connection_url(
+            "redis", "", redis_password, at.redis_host, at.redis_port, REDIS_DB
+        ),
     }  # fmt: skip
     values = {}
     for var in VARIABLES:
         if var.secret_key:
             values[var.name] = secrets[var.secret_key]
-        elif var.ttl_of:
-            values[var.name] = _ttl(var.ttl_of)
         elif var.computed:
             values[var.name] = computed[var.name]
         else:
             values[var.name] = overrides.get(var.name, str(var.default))
+        check_value(var.name, values[var.name])
     return values

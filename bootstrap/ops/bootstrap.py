@@ -95,7 +95,7 @@ def bootstrap(args: argparse.Namespace) -> int:
         endpoints = _endpoints(conn, redis_url)
     changes = len(applied) + plan.changes + sum(s == "set" for s in states.values())
     path = env_file_path(args)
-    values = app_env.render(args.stack, secrets, endpoints, overrides)
+    values = app_env.render(secrets, endpoints, overrides)
     written = env_file.write_secret_file(path, env_file.render(args.stack, values))
     changes += written
     print(f"App env file {path}: {'written' if written else 'unchanged'} (mode 0600).")

@@ -13,7 +13,7 @@ from pathlib import Path
 from bootstrap import paths
 from bootstrap.appenv import model as app_env
 from bootstrap.errors import UsageError
-from bootstrap.redisdb.keys import DAY, PATTERNS
+from bootstrap.redisdb.keys import DAY, FAMILIES, THREAD_ANCHOR, acl_patterns
 
 
 def render_env_doc() -> str:
@@ -29,14 +29,19 @@ def render_env_doc() -> str:
         "gitignored, written atomically), and the Pulumi program exports the same values",
         "as the secret stack output `appEnv`. Plain settings can be changed per stack with",
         "`pulumi config set --path 'bo1-infra:appSettings.NAME' VALUE`.",
+        "",
+        "The list follows what Board of One itself reads (its `bo1/config.py` at the",
+        "Week 3.5 report, and `REDIS_URL` for its LangGraph checkpointer); a variable",
+        "the app does not read yet says so in the last column. How the app uses them:",
+        "[APPLICATION.md](APPLICATION.md).",
     ]
     for group in app_env.GROUPS:
         out += [
             "",
             f"## {group}",
             "",
-            "| variable | default | source | meaning |",
-            "|---|---|---|---|",
+            "| variable | default | source | meaning | app reads it |",
+            "|---|---|---|---|---|",
         ]
         for var in (v for v in app_env.VARIABLES if v.group == group):
             if var.secret_key:
@@ -45,7 +50,11 @@ def render_env_doc() -> str:
                 default, source = "(computed)", var.computed
             else:
                 default, source = f"`{var.default}`", "setting"
-            out.append(f"| `{var.name}` | {default} | {source} | {var.description} |")
+            allowed = f" ({', '.join(var.allowed)})" if var.allowed else ""
+            reads = "yes" if var.app_reads else f"no: {var.note}"
+            out.append(
+                f"| `{var.name}` | {default} | {source} | {var.description}{allowed} | {reads} |"
+            )
     out += _bootstrap_inputs()
     return "\n".join(out) + "\n"
 
@@ -81,27 +90,54 @@ def _duration(seconds: int) -> str:
 
 def render_redis_keys_doc() -> str:
     out = [
-        "# Redis key patterns",
+        "# Redis key families",
         "",
         "Generated from `bootstrap/redisdb/keys.py` by `bo1-infra docs --write`;",
         "`tests/test_docs.py` fails when this file is out of date. The same registry",
-        "sets the app user's ACL key patterns, the TTL variables of the app's env file,",
-        "and the rules of `bo1-infra redis-cleanup`.",
+        "sets the application user's ACL key patterns, the rules of",
+        "`bo1-infra redis-cleanup` and what `verify` probes.",
         "",
-        "## Patterns",
+        "## Families",
         "",
-        "| pattern | key | type | TTL | purpose | example |",
-        "|---|---|---|---|---|---|",
+        "| pattern | key | type | TTL | owner | purpose | example |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for p in PATTERNS:
+    for f in FAMILIES:
         out.append(
-            f"| `{p.glob}` | `{p.template}` | {p.redis_type} | {_duration(p.ttl_seconds)} |"
-            f" {p.purpose} | `{p.example}` |"
+            f"| `{f.glob}` | `{f.template}` | {f.redis_type} | {_duration(f.ttl_seconds)} |"
+            f" {f.owner} | {f.purpose} | `{f.example}` |"
         )
+    patterns = " ".join(f"`~{p}`" for p in acl_patterns(FAMILIES))
     out += [
         "",
-        "Every key the application writes carries a TTL. The ACL user `bo1_app` may",
-        "touch only these patterns; any other key is refused with NOPERM.",
+        "The application logs in as Redis's `default` user with a password only, as",
+        f"Board of One does. Its ACL key patterns are {patterns}; any other key is",
+        "refused with NOPERM. `~checkpoint*` is broader than the checkpoint families:",
+        "the saver names its two search indexes `checkpoint` and `checkpoint_write`, and",
+        "index commands are checked against those names (see SECURITY.md).",
+        "",
+        "A key's id is the first segment after its prefix. The four LangGraph families",
+        "belong to the thread in that segment, even though the namespace that follows",
+        "(`__empty__`, or a subgraph's `node:task`) may itself hold colons.",
+        "",
+        "## More families per stack",
+        "",
+        "A later app release that writes a new family needs configuration, not code:",
+        "",
+        "```yaml",
+        "config:",
+        "  bo1-infra:redisKeyFamilies:",
+        "    - prefix: 'usage:'",
+        "      ttlSeconds: 2592000",
+        "      purpose: per-user usage counters",
+        "      redisType: hash            # optional, for the docs",
+        "      onNoTtl: expire            # or delete",
+        "      maxTtlSeconds: 5184000     # optional: a longer TTL is a bug, the key goes",
+        "      parentPrefix: 'session:'   # optional: the key goes when session:{id} is gone",
+        "```",
+        "",
+        "`pulumi up` adds the family's pattern to the application's ACL; run the",
+        "cleanup with `--stack` to apply its rule.",
         "",
         "## Cleanup strategy",
         "",
@@ -114,14 +150,27 @@ def render_redis_keys_doc() -> str:
         "| pattern | no TTL | TTL too long | orphan |",
         "|---|---|---|---|",
     ]
-    for p in PATTERNS:
-        no_ttl = "deleted" if p.on_no_ttl == "delete" else f"gets {_duration(p.ttl_seconds)}"
-        too_long = f"deleted above {_duration(p.max_ttl_seconds)}" if p.max_ttl_seconds else "kept"
-        orphan = f"deleted when `{p.parent_prefix}{{id}}` is gone" if p.parent_prefix else "n/a"
-        out.append(f"| `{p.glob}` | {no_ttl} | {too_long} | {orphan} |")
+    for f in FAMILIES:
+        if f.thread:
+            no_ttl = f"gets {_duration(f.ttl_seconds)}, or its thread's expiry if later"
+        elif f.on_no_ttl == "delete":
+            no_ttl = "deleted"
+        else:
+            no_ttl = f"gets {_duration(f.ttl_seconds)}"
+        too_long = f"deleted above {_duration(f.max_ttl_seconds)}" if f.max_ttl_seconds else "kept"
+        orphan = f"deleted when `{f.parent_prefix}{{id}}` is gone" if f.parent_prefix else "never"
+        out.append(f"| `{f.glob}` | {no_ttl} | {too_long} | {orphan} |")
     out += [
         "",
-        "A key that matches no pattern is counted and reported, and never touched.",
+        "**LangGraph threads expire as one.** A thread's keys are never deleted by the",
+        "cleanup. A thread key without a TTL gets 7 days; a thread key that would expire",
+        f"before its thread's anchor (`{THREAD_ANCHOR}`, the pointer the",
+        "saver rewrites on every step) is moved to the anchor's expiry (`align_thread`),",
+        "so a thread's history never disappears before its latest checkpoint. Give the",
+        'saver a TTL of its own (`RedisSaver(..., ttl={"default_ttl": 10080,',
+        '"refresh_on_read": True})`, in minutes) and the cleanup has nothing to do.',
+        "",
+        "A key that matches no family is counted and reported, and never touched.",
         "`--dry-run` reports exactly what a real run would do and changes nothing.",
         "The summary goes to stdout (`--json` for machines); `--verbose` lists each",
         "action on stderr. Exit codes: 0 clean, 1 memory at or above 80% of",
@@ -129,18 +178,27 @@ def render_redis_keys_doc() -> str:
         "missing ACL rights). For cron:",
         "",
         "```",
-        "*/15 * * * *  REDIS_URL=redis://bo1_ops:...@127.0.0.1:6379/0 bo1-infra redis-cleanup --json >> /var/log/bo1-redis-cleanup.log",
+        "*/15 * * * *  REDIS_URL=redis://bo1_ops:...@127.0.0.1:6379/0 bo1-infra redis-cleanup --stack prod --json >> /var/log/bo1-redis-cleanup.log",
+        "```",
+        "",
+        "## Listing sessions without KEYS",
+        "",
+        "`KEYS` is refused to the application (it blocks the server while it walks every",
+        "key). List with SCAN and the family's pattern instead, for example in Python:",
+        "",
+        "```python",
+        'session_ids = [key.removeprefix("session:") for key in r.scan_iter(match="session:bo1_*", count=1000)]',
         "```",
         "",
         "## Example queries",
         "",
         "```sh",
         "export REDISCLI_AUTH=...   # bo1_ops's password; never on the command line",
-        "redis-cli --user bo1_ops --scan --pattern 'session:*' | head      # some live sessions",
-        "redis-cli --user bo1_ops TTL session:5f0c1e9a                     # seconds left, -1 = no TTL",
-        "redis-cli --user bo1_ops --scan --pattern 'checkpoint:5f0c1e9a:*' # one session's checkpoints",
+        "redis-cli --user bo1_ops --scan --pattern 'session:*' | head          # some live sessions",
+        "redis-cli --user bo1_ops TTL session:bo1_5f0c1e9a                     # seconds left, -1 = no TTL",
+        "redis-cli --user bo1_ops --scan --pattern 'checkpoint*:5f0c1e9a-*'    # one thread's keys",
         "redis-cli --user bo1_ops INFO memory | grep -E 'used_memory_human|maxmemory_human'",
-        "bo1-infra redis-cleanup --dry-run --verbose                       # what cleanup would do",
+        "bo1-infra redis-cleanup --dry-run --verbose                           # what cleanup would do",
         "```",
     ]
     return "\n".join(out) + "\n"
@@ -151,9 +209,12 @@ def render_env_example() -> str:
     from bootstrap.stack_secrets import catalogue
 
     placeholders = {spec.key: "" for spec in catalogue.load().secrets}
-    placeholders |= {key: "change-me" for key in ("postgresAppPassword", "redisAppPassword")}
+    placeholders |= {
+        key: "change-me"
+        for key in ("postgresAppPassword", "postgresServicePassword", "redisAppPassword")
+    }
     at = app_env.Endpoints("127.0.0.1", 5432, "bo1", "127.0.0.1", 6379)
-    values = app_env.render("dev", placeholders, at)
+    values = app_env.render(placeholders, at)
     out = [
         "# Board of One: every variable the app reads, with its default or an example.",
         "# Generated from bootstrap/appenv/model.py by `bo1-infra docs --write`; do not edit.",
@@ -164,7 +225,10 @@ def render_env_example() -> str:
         out += ["", f"# {group}"]
         for var in (v for v in app_env.VARIABLES if v.group == group):
             source = f"secret {var.secret_key}" if var.secret_key else var.computed or "setting"
-            out += [f"# {var.description} ({source})", f"{var.name}={values[var.name]}"]
+            out.append(f"# {var.description} ({source})")
+            if var.note:
+                out.append(f"# Not read by the app yet: {var.note}.")
+            out.append(f"{var.name}={values[var.name]}")
     return "\n".join(out) + "\n"
 
 

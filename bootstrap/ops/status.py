@@ -11,6 +11,7 @@ from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
 from bootstrap.postgres.connect import connect_superuser
 from bootstrap.redisdb import connect as redis_connect
+from bootstrap.redisdb.releases import MODULE_NAMES
 
 
 def _mb(n: int) -> str:
@@ -32,6 +33,7 @@ def stack_status(args: argparse.Namespace) -> int:
             memory = r.info("memory")
             persistence = r.info("persistence")
             keys = r.dbsize()
+            modules = sorted(str(m.get("name")) for m in r.module_list())
         except redis.exceptions.NoPermissionError:
             raise ConnectionFailed(
                 "the Redis user in REDIS_URL may not run INFO; status needs bo1_ops"
@@ -57,4 +59,9 @@ def stack_status(args: argparse.Namespace) -> int:
         f" policy {memory.get('maxmemory_policy')}"
     )
     print(f"  keys        {keys}; AOF {'on' if persistence.get('aof_enabled') else 'OFF'}")
+    usable = set(modules) >= MODULE_NAMES
+    print(
+        f"  modules     {', '.join(modules) or 'none'}"
+        + ("" if usable else "; LangGraph checkpoints unavailable (no JSON and Search)")
+    )
     return 0

@@ -26,8 +26,10 @@ from bootstrap.ops.bootstrap import env_file_path
 from bootstrap.postgres.connect import connect, connect_superuser
 from bootstrap.postgres.tenancy import APP_ROLE, POLICIES
 from bootstrap.redisdb import connect as redis_connect
-from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.keys import FAMILIES
+from bootstrap.redisdb.releases import MODULE_NAMES
 from bootstrap.redisdb.sizes import redis_bytes
+from bootstrap.stack import stack_settings
 
 if TYPE_CHECKING:
     from infra.settings import StackSettings
@@ -151,7 +153,7 @@ def redis_checks(ops: redis.Redis, settings: StackSettings) -> list[Check]:
 
 
 def anonymous_redis_check(ops_url: str) -> Check:
-    """Nobody gets in without a user and password: the default user is disabled."""
+    """Nobody gets in without a password: the app's `default` user has one."""
     parts = urlsplit(ops_url)
     anonymous = redis.Redis(
         host=parts.hostname or "127.0.0.1", port=parts.port or 6379, socket_timeout=5
@@ -160,10 +162,26 @@ def anonymous_redis_check(ops_url: str) -> Check:
         with anonymous:
             anonymous.get("session:bo1-verify")
     except redis.AuthenticationError:
-        return Check("redis default user", True, "anonymous access refused")
+        return Check("redis anonymous access", True, "refused without a password")
     except redis.ResponseError as exc:
-        return Check("redis default user", "NOAUTH" in str(exc) or "NOPERM" in str(exc), str(exc))
-    return Check("redis default user", False, "anonymous GET was allowed")
+        refused = "NOAUTH" in str(exc) or "NOPERM" in str(exc)
+        return Check("redis anonymous access", refused, str(exc))
+    return Check("redis anonymous access", False, "an anonymous GET was allowed")
+
+
+def modules_check(ops: redis.Redis, settings: StackSettings) -> Check:
+    """JSON and Search where the stack's line has them; else say what that costs."""
+    loaded = {str(m.get("name")) for m in ops.module_list()}
+    name = "redis modules"
+    if not settings.redis_modules:
+        return Check(
+            name,
+            True,
+            f"none on line {settings.redis_line}: LangGraph checkpoints unavailable on this stack",
+        )
+    missing = sorted(MODULE_NAMES - loaded)
+    detail = f"{', '.join(sorted(loaded)) or 'none'} loaded (line {settings.redis_line})"
+    return Check(name, not missing, detail + (f"; missing {', '.join(missing)}" if missing else ""))
 
 
 def app_checks(database_url: str, redis_url: str) -> list[Check]:
@@ -197,7 +215,7 @@ def _app_redis(redis_url: str) -> Check:
     name = "redis app user confined"
     if not redis_url:
         return Check(name, False, "REDIS_URL is missing from the env file")
-    probe = f"{PATTERNS[-1].prefix}bo1-verify-{secrets.token_hex(4)}"
+    probe = f"{FAMILIES[0].prefix}bo1-verify-{secrets.token_hex(4)}"
     try:
         app = redis_connect.connect(redis_url)
     except Bo1Error as exc:
@@ -227,14 +245,6 @@ def _refused(attempt: Callable[[], object]) -> bool:
     return False
 
 
-def stack_settings(stack: str) -> StackSettings:
-    """The settings ``Pulumi.<stack>.yaml`` declares, validated as the program validates them."""
-    from bootstrap.stack_secrets import catalogue
-    from infra.settings import load_stack
-
-    return load_stack(stack, {s.key for s in catalogue.load().secrets})
-
-
 def verify(args: argparse.Namespace) -> int:
     settings = stack_settings(args.stack)
     env = env_file.read(env_file_path(args))
@@ -244,6 +254,7 @@ def verify(args: argparse.Namespace) -> int:
     with redis_connect.connect(ops_url, wait=args.wait) as ops:
         try:
             checks += redis_checks(ops, settings)
+            checks.append(modules_check(ops, settings))
         except redis.exceptions.NoPermissionError as exc:
             raise ConnectionFailed(
                 f"the Redis user cannot read the config ({exc}); use bo1_ops"

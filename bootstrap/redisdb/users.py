@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-APP_USER = "bo1_app"  # the application; only the registry's key patterns
+# The application: Board of One sends a password and no username, so its user is
+# `default`, with a password (never `nopass`, which with protected mode on would turn
+# away every client arriving through a published port).
+APP_USER = "default"
 OPS_USER = "bo1_ops"  # bootstrap, verify, status and the cleanup job
 HEALTH_USER = "healthcheck"  # the container healthcheck; PING only

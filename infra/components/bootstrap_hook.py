@@ -19,12 +19,12 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
-from bootstrap.fingerprints import file_digest, files_digest, secrets_digest
 from bootstrap.migrate.files import resolve_dir
 from bootstrap.paths import PERSONAS_FILE
 from bootstrap.postgres.tenancy import SUPERUSER
 from bootstrap.stack_secrets.catalogue import Catalogue
 from infra.components.container_service import ContainerService
+from infra.fingerprints import file_digest, files_digest, secrets_digest
 from infra.settings import StackSettings
 
 

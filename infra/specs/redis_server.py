@@ -1,4 +1,4 @@
-"""Redis 7: the rendered redis.conf, the ACL users, the healthcheck and the container spec.
+"""Redis: the rendered redis.conf, the ACL users, the healthcheck and the container spec.
 
 No password ever appears in the command line or the environment (both show in
 ``docker inspect`` and in Pulumi's inputs): users and their password hashes
@@ -8,10 +8,12 @@ uploaded file at check time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.keys import KeyFamily, acl_patterns
+from bootstrap.redisdb.releases import MODULE_DIR, MODULE_FILES
 from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
 from infra.settings import StackSettings
 from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
@@ -23,15 +25,26 @@ HEALTH_PASSWORD_FILE = "/run/secrets/redis-health-password"
 DATA_PATH = "/data"
 
 
-# The app may touch only its own key patterns and never the commands that
-# could wipe, reconfigure or enumerate the server.
-APP_DENIED = ("flushall", "flushdb", "config", "keys", "debug", "shutdown", "acl")
+# The application is the `default` user: Board of One authenticates with a password
+# only (AUTH <password>). It may touch its key families and nothing in @dangerous:
+# FLUSHALL, FLUSHDB, CONFIG, DEBUG, SHUTDOWN, ACL, MODULE, REPLICAOF, MONITOR, KEYS,
+# INFO, SAVE, MIGRATE, RESTORE, CLIENT KILL, ... MODULE LIST stays: redisvl (under the
+# LangGraph saver) asks it which modules are loaded.
+APP_RULES = "+@all -@dangerous +module|list"
 
 
-def render_conf(settings: StackSettings, aclfile: str = ACL_PATH, data_dir: str = DATA_PATH) -> str:
+def render_conf(
+    settings: StackSettings,
+    aclfile: str = ACL_PATH,
+    data_dir: str = DATA_PATH,
+    module_dir: str = MODULE_DIR,
+) -> str:
     """redis.conf; the paths default to the container's (tests pass their own)."""
+    # With a config file of its own, the official image loads no module by itself.
+    modules = [f"loadmodule {module_dir}/{name}" for name in MODULE_FILES]
     return "\n".join(
         [
+            *(modules if settings.redis_modules else []),
             f"# bo1-infra redis.conf for stack {settings.stack} (generated; do not edit)",
             # Inside the container Redis listens on all interfaces; the host side of the
             # port is published on bind_address only (127.0.0.1 by default).
@@ -57,15 +70,13 @@ def _hash(password: str) -> str:
     return "#" + hashlib.sha256(password.encode()).hexdigest()
 
 
-def render_acl(values: Mapping[str, str]) -> str:
-    """The ACL file: default user disabled, app, ops and healthcheck users."""
-    app_keys = " ".join(f"~{p.glob}" for p in PATTERNS)
-    denied = " ".join(f"-{c}" for c in APP_DENIED)
+def render_acl(values: Mapping[str, str], families: Iterable[KeyFamily]) -> str:
+    """The ACL file: the app as `default` (password only), ops and healthcheck users."""
+    app_keys = " ".join(f"~{pattern}" for pattern in acl_patterns(families))
     return "\n".join(
         [
-            "user default off nopass resetkeys resetchannels -@all",
-            f"user {APP_USER} on {_hash(values['redisAppPassword'])} resetchannels {app_keys}"
-            f" +@all -@dangerous {denied}",
+            f"user {APP_USER} on {_hash(values['redisAppPassword'])} resetkeys resetchannels"
+            f" {app_keys} {APP_RULES}",
             f"user {OPS_USER} on {_hash(values['redisOpsPassword'])} ~* &* +@all"
             " -flushall -flushdb -shutdown -debug -acl -config +config|get",
             f"user {HEALTH_USER} on {_hash(values['redisHealthPassword'])} resetkeys -@all +ping",
@@ -92,7 +103,7 @@ def container(settings: StackSettings) -> ContainerSpec:
     return ContainerSpec(
         name=f"{settings.prefix}-redis",
         alias="redis",
-        image=settings.redis_image,
+        image=settings.redis_image_ref,
         command=("redis-server", CONF_PATH),
         env={},
         files=(
@@ -100,7 +111,7 @@ def container(settings: StackSettings) -> ContainerSpec:
             SecretFile(
                 ACL_PATH,
                 ("redisAppPassword", "redisOpsPassword", "redisHealthPassword"),
-                render_acl,
+                functools.partial(render_acl, families=settings.key_families()),
             ),
             SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password),
         ),

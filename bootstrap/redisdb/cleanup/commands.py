@@ -1,4 +1,7 @@
-"""``bo1-infra redis-cleanup [--dry-run] [--verbose] [--json] [--redis-url URL] [--wait]``.
+"""``bo1-infra redis-cleanup``: cron-ready Redis hygiene over every known key family.
+
+The built-in key families are always known; ``--stack`` adds the stack's own
+(``redisKeyFamilies`` in its stack file). Keys of no known family are never touched.
 
 Exit codes: 0 clean, 1 memory at or above 80% of maxmemory, 2 an error. The
 summary goes to stdout (JSON with --json) once the job has run; an error is
@@ -19,6 +22,7 @@ from bootstrap.masking import mask_password
 from bootstrap.redisdb import connect
 from bootstrap.redisdb.cleanup import job
 from bootstrap.redisdb.cleanup.report import ERROR, Report, as_json, as_text
+from bootstrap.redisdb.keys import FAMILIES, KeyFamily
 
 
 class CleanupError(Bo1Error):
@@ -28,9 +32,10 @@ class CleanupError(Bo1Error):
 def redis_cleanup(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
+        families = _families(args.stack)
         url = connect.resolve_url(args.redis_url)
         target = connect.describe(url)
-        report = _run(args, url, target, started)
+        report = _run(args, url, target, families, started)
     except CleanupError:
         raise
     except Bo1Error as exc:
@@ -39,7 +44,21 @@ def redis_cleanup(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _run(args: argparse.Namespace, url: str, target: str, started: float) -> Report:
+def _families(stack: str | None) -> tuple[KeyFamily, ...]:
+    if not stack:
+        return FAMILIES  # no stack file read: the fast path for cron
+    from bootstrap.stack import stack_settings
+
+    return stack_settings(stack).key_families()
+
+
+def _run(
+    args: argparse.Namespace,
+    url: str,
+    target: str,
+    families: tuple[KeyFamily, ...],
+    started: float,
+) -> Report:
     try:
         with connect.connect(url, wait=args.wait) as client:
             if not args.dry_run:
@@ -47,6 +66,7 @@ def _run(args: argparse.Namespace, url: str, target: str, started: float) -> Rep
             tally = job.run(
                 client,
                 dry_run=args.dry_run,
+                families=families,
                 batch=args.batch,
                 on_actions=_print_actions if args.verbose else None,
                 on_progress=_progress if sys.stderr.isatty() else None,
@@ -62,7 +82,7 @@ def _run(args: argparse.Namespace, url: str, target: str, started: float) -> Rep
         ) from None
     except redis.RedisError as exc:
         raise CleanupError(f"Redis error: {mask_password(str(exc))}") from None
-    return Report(target, args.dry_run, tally, memory, time.perf_counter() - started)
+    return Report(target, args.dry_run, tally, memory, time.perf_counter() - started, families)
 
 
 def _replica_message(target: str) -> str:

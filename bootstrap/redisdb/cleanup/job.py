@@ -11,29 +11,35 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
 import redis
 
-from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.keys import FAMILIES, THREAD_ANCHOR, KeyFamily
 
 SCRIPT = (Path(__file__).with_name("batch.lua")).read_text()
-RULES = json.dumps(
-    [
-        {
-            "prefix": p.prefix,
-            "ttl": p.ttl_seconds,
-            "on_no_ttl": p.on_no_ttl,
-            "max_ttl": p.max_ttl_seconds,
-            "parent_prefix": p.parent_prefix,
-        }
-        for p in PATTERNS
-    ]
-)
-ACTIONS = ("expire", "delete_no_ttl", "delete_long_ttl", "delete_orphan")
+ACTIONS = ("expire", "align_thread", "delete_no_ttl", "delete_long_ttl", "delete_orphan")
+
+
+def rules(families: Iterable[KeyFamily] = FAMILIES) -> str:
+    """The families' cleanup rules as batch.lua reads them."""
+    return json.dumps(
+        [
+            {
+                "prefix": f.prefix,
+                "ttl": f.ttl_seconds,
+                "on_no_ttl": f.on_no_ttl,
+                "max_ttl": f.max_ttl_seconds,
+                "parent_prefix": f.parent_prefix,
+                "thread": f.thread,
+                "anchor": THREAD_ANCHOR.split("{thread}"),
+            }
+            for f in families
+        ]
+    )
 
 
 class BatchResult(TypedDict):
@@ -74,6 +80,7 @@ def run(
     client: redis.Redis,
     *,
     dry_run: bool,
+    families: Iterable[KeyFamily] = FAMILIES,
     batch: int = 1000,
     on_actions: Callable[[list[tuple[str, str]]], None] | None = None,
     on_progress: Callable[[Tally], None] | None = None,
@@ -81,10 +88,11 @@ def run(
     """One SCAN pass over the whole keyspace; returns the counts."""
     script = client.register_script(SCRIPT)
     flags = ["1" if dry_run else "0", "1" if on_actions else "0"]
+    judged = rules(families)
     tally = Tally()
     cursor = "0"
     while True:
-        result: BatchResult = json.loads(script(args=[cursor, batch, RULES, *flags]))
+        result: BatchResult = json.loads(script(args=[cursor, batch, judged, *flags]))
         tally.add(result)
         detail = result["detail"]
         if on_actions and isinstance(detail, list):

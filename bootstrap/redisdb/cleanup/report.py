@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bootstrap.redisdb.cleanup.job import ACTIONS, Memory, Tally
-from bootstrap.redisdb.keys import PATTERNS
+from bootstrap.redisdb.keys import KeyFamily
 
 WARN_AT = 0.80  # of maxmemory
 OK, MEMORY_WARNING, ERROR = 0, 1, 2
@@ -20,6 +20,7 @@ class Report:
     tally: Tally
     memory: Memory
     seconds: float
+    families: tuple[KeyFamily, ...]
 
     @property
     def memory_warning(self) -> bool:
@@ -43,7 +44,7 @@ def as_json(report: Report) -> str:
                 "seen": t.seen[p.prefix],
                 **{a: t.actions.get(p.prefix, Counter())[a] for a in ACTIONS},
             }
-            for p in PATTERNS
+            for p in report.families
         },
         "actions": {a: t.total(a) for a in ACTIONS},
         "unknown": t.unknown,
@@ -65,14 +66,14 @@ def as_text(report: Report) -> str:
     t = report.tally
     verb = "would " if report.dry_run else ""
     lines.append(f"  scanned   {t.scanned} keys in {report.seconds:.2f} s ({t.batches} batches)")
-    for p in PATTERNS:
+    for p in report.families:
         acted = t.actions.get(p.prefix, Counter())
         done = (
             ", ".join(f"{n} {a.replace('_', ' ')}" for a, n in acted.items() if n)
             or "nothing to do"
         )
-        lines.append(f"  {p.glob:<13} {t.seen[p.prefix]:>9} keys; {verb}{done}")
-    lines.append(f"  unknown   {t.unknown} keys matched no pattern and were left untouched")
+        lines.append(f"  {p.glob:<19} {t.seen[p.prefix]:>9} keys; {verb}{done}")
+    lines.append(f"  unknown   {t.unknown} keys matched no family and were left untouched")
     m = report.memory
     share = f" ({m.ratio:.1%})" if m.ratio is not None else ""
     limit = f"{m.limit / 2**20:.1f} MB" if m.limit else "no maxmemory"
