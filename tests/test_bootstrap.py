@@ -122,7 +122,7 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     env_file = tmp_path / "app.env"
     rc, out, err = boot(boot_env, env_file)
     assert rc == 0, err
-    assert "Migrations: 3 applied" in out
+    assert "Migrations: 4 applied" in out
     assert "Personas: 45 inserted" in out
     assert "App env file" in out and "written" in out
 
@@ -487,7 +487,7 @@ def test_verify_names_an_unknown_stack(boot_env: dict[str, str], tmp_path: Path)
 def test_status_is_one_screen(boot_env: dict[str, str], tmp_path: Path) -> None:
     assert boot(boot_env, tmp_path / "app.env")[0] == 0
     out = run_cli("status", env=boot_env).stdout
-    assert "migrations  3 applied (latest 0003_persona_catalogue), 0 pending" in out
+    assert "migrations  4 applied (latest 0004_own_version_table), 0 pending" in out
     assert "personas    45 active, 0 inactive" in out
     assert "of 256.0 MB" in out and "policy allkeys-lru" in out and "AOF on" in out
     assert len(out.splitlines()) <= 10

@@ -12,7 +12,7 @@ EXPECTED_TABLES = {
     "contributions",
     "votes",
     "audit_log",
-    "schema_migrations",
+    "bo1_schema_migrations",
 }
 NAMED_INDEXES = {
     "idx_sessions_user_id",

@@ -32,7 +32,7 @@ def write_migrations(directory: Path, files: dict[str, str]) -> Path:
 def applied_versions(server: PostgresServer, dbname: str) -> list[int]:
     with psycopg.connect(server.dsn(dbname)) as conn:
         return [
-            r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")
+            r[0] for r in conn.execute("SELECT version FROM bo1_schema_migrations ORDER BY version")
         ]
 
 
@@ -87,7 +87,7 @@ def test_round_trip_up_down_up_gives_the_identical_schema(
     first = schema_dump(pg_server, empty_db)
     down = run_cli("migrate", "down", "--to", "0", env=pg_env)
     assert down.returncode == 0, down.stderr
-    assert table_names(pg_server, empty_db) == {"schema_migrations"}
+    assert table_names(pg_server, empty_db) == {"bo1_schema_migrations"}
     assert run_cli("migrate", "up", env=pg_env).returncode == 0
     assert schema_dump(pg_server, empty_db) == first
     assert "CREATE TABLE public.contributions" in first
@@ -132,7 +132,7 @@ def test_up_to_and_down_steps_and_down_to(
     assert run_cli("migrate", "up", *d, env=pg_env).returncode == 0
     assert run_cli("migrate", "down", "--steps", "2", *d, env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == [1]
-    assert table_names(pg_server, empty_db) == {"schema_migrations", "a"}
+    assert table_names(pg_server, empty_db) == {"bo1_schema_migrations", "a"}
     assert run_cli("migrate", "down", "--to", "0", *d, env=pg_env).returncode == 0
     assert applied_versions(pg_server, empty_db) == []
 
@@ -146,7 +146,7 @@ def test_version_table_records_name_checksum_time(
     with psycopg.connect(pg_server.dsn(empty_db)) as conn:
         rows = conn.execute(
             "SELECT version, name, checksum, applied_at, execution_ms"
-            " FROM schema_migrations ORDER BY 1"
+            " FROM bo1_schema_migrations ORDER BY 1"
         ).fetchall()
     assert [(r[0], r[1]) for r in rows] == [(1, "a"), (2, "b"), (3, "c")]
     assert rows[0][2] == hashlib.sha256((three / "0001_a.up.sql").read_bytes()).hexdigest()
@@ -174,7 +174,7 @@ def test_failure_halfway_leaves_nothing_behind(
         result, "0002_broken.up.sql", "syntax error", "line 4", "rolled back"
     )
     assert result.returncode == 1, line
-    assert table_names(pg_server, empty_db) == {"schema_migrations", "ok"}
+    assert table_names(pg_server, empty_db) == {"bo1_schema_migrations", "ok"}
     with psycopg.connect(pg_server.dsn(empty_db)) as conn:
         assert conn.execute("SELECT to_regclass('half_idx')").fetchone() == (None,)
     assert applied_versions(pg_server, empty_db) == [1]
@@ -363,13 +363,58 @@ def test_each_down_exactly_reverses_its_up(
     if version > 1:
         assert run_cli("migrate", "up", "--to", str(version - 1), env=pg_env).returncode == 0
     # The version table is the runner's, not the migration's: it stays after a down.
-    without_version_table = ("--exclude-table=public.schema_migrations",)
+    without_version_table: tuple[str, ...] = ("--exclude-table=public.bo1_schema_migrations",)
+    if version == 4:  # 0004 moves the version table of a database an older release migrated
+        as_an_older_release_left_it(pg_server, empty_db)
+        without_version_table = ()
     before = schema_dump(pg_server, empty_db, *without_version_table)
     assert run_cli("migrate", "up", "--to", str(version), env=pg_env).returncode == 0
     assert schema_dump(pg_server, empty_db, *without_version_table) != before
     result = run_cli("migrate", "down", env=pg_env)
     assert result.returncode == 0, result.stderr
     assert schema_dump(pg_server, empty_db, *without_version_table) == before
+
+
+def as_an_older_release_left_it(server: PostgresServer, db: str) -> None:
+    """The version table under the name releases before 0004 gave it."""
+    with psycopg.connect(server.dsn(db), autocommit=True) as conn:
+        conn.execute("ALTER TABLE bo1_schema_migrations RENAME TO schema_migrations")
+        conn.execute(
+            "ALTER TABLE schema_migrations"
+            " RENAME CONSTRAINT bo1_schema_migrations_pkey TO schema_migrations_pkey"
+        )
+
+
+def test_a_database_migrated_by_an_older_release_upgrades_cleanly(
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str]
+) -> None:
+    assert run_cli("migrate", "up", "--to", "3", env=pg_env).returncode == 0
+    as_an_older_release_left_it(pg_server, empty_db)
+    with psycopg.connect(pg_server.dsn(empty_db)) as conn:
+        before = conn.execute("SELECT * FROM schema_migrations ORDER BY version").fetchall()
+    status = run_cli("migrate", "status", env=pg_env)
+    assert "3 applied, 1 pending" in status.stdout  # the runner reads the old name
+    up = run_cli("migrate", "up", env=pg_env)
+    assert up.returncode == 0, up.stderr
+    assert "Applied 1 migration(s)" in up.stdout
+    assert table_names(pg_server, empty_db) >= {"bo1_schema_migrations"}
+    assert "schema_migrations" not in table_names(pg_server, empty_db)
+    with psycopg.connect(pg_server.dsn(empty_db)) as conn:
+        after = conn.execute("SELECT * FROM bo1_schema_migrations ORDER BY version").fetchall()
+    assert after[:3] == before and [row[0] for row in after] == [1, 2, 3, 4]
+    assert "Nothing to migrate" in run_cli("migrate", "up", env=pg_env).stdout
+
+
+def test_another_tools_schema_migrations_is_never_touched(
+    pg_server: PostgresServer, empty_db: str, pg_env: dict[str, str]
+) -> None:
+    with psycopg.connect(pg_server.dsn(empty_db), autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('20240101000000')")
+    assert run_cli("migrate", "up", env=pg_env).returncode == 0
+    assert run_cli("migrate", "down", "--to", "0", env=pg_env).returncode == 0
+    with psycopg.connect(pg_server.dsn(empty_db)) as conn:
+        assert conn.execute("SELECT * FROM schema_migrations").fetchall() == [("20240101000000",)]
 
 
 def test_down_leaves_roles_that_other_databases_use(scratch_root: Path) -> None:

@@ -69,11 +69,11 @@ def test_the_file_has_45_valid_personas_with_the_named_five() -> None:
         assert by_code[code].name == name
 
 
-def test_the_catalogue_covers_what_a_founder_needs() -> None:
-    categories = {p.category for p in load()}
-    for needed in ("finance", "legal", "product", "engineering", "security", "growth", "sales",
-                   "operations", "people", "ethics", "research", "facilitation"):  # fmt: skip
-        assert needed in categories
+def test_the_catalogue_carries_the_apps_codes_names_and_categories() -> None:
+    """Board of One's foreign keys and UI depend on these identifiers; prompts are our own."""
+    app = json.loads((Path(__file__).parent / "fixtures" / "app_persona_ids.json").read_text())
+    ours = [(p.code, p.name, p.category) for p in load()]
+    assert sorted(ours) == sorted((p["code"], p["name"], p["category"]) for p in app["personas"])
 
 
 def test_every_prompt_has_substance_and_is_its_own() -> None:
@@ -154,22 +154,22 @@ def test_removed_persona_that_is_referenced_is_deactivated_not_deleted(
         "INSERT INTO contributions (session_id, persona_code, content, round_number) VALUES ('s1', 'devils_advocate', 'but what if', 1)"
     )
     db_conn.execute(
-        "INSERT INTO votes (session_id, persona_code, vote_choice) VALUES ('s1', 'synthesis_lead', 'go')"
+        "INSERT INTO votes (session_id, persona_code, vote_choice) VALUES ('s1', 'synthesist', 'go')"
     )
     data = catalogue_json()
     data["personas"] = [
         p
         for p in data["personas"]
-        if p["code"] not in {"devils_advocate", "synthesis_lead", "ip_attorney"}
+        if p["code"] not in {"devils_advocate", "synthesist", "web_researcher"}
     ]
     out = seed("--file", str(write(tmp_path, data))).stdout
     assert "0 inserted, 0 updated, 42 unchanged, 2 deactivated, 1 removed." in out
     rows = dict(
         db_conn.execute(
-            "SELECT code, is_active FROM personas WHERE code IN ('devils_advocate', 'synthesis_lead', 'ip_attorney')"
+            "SELECT code, is_active FROM personas WHERE code IN ('devils_advocate', 'synthesist', 'web_researcher')"
         )
     )
-    assert rows == {"devils_advocate": False, "synthesis_lead": False}
+    assert rows == {"devils_advocate": False, "synthesist": False}
     assert db_conn.execute("SELECT persona_code, content FROM contributions").fetchall() == [
         ("devils_advocate", "but what if")
     ]
@@ -233,8 +233,8 @@ BAD_FILES: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {
         lambda: _break(lambda d: d["personas"][3].update(system_prompt="You are an expert. " * 3)),
         ("personas[3]", "field 'system_prompt'"),
     ),
-    "unknown category": (
-        lambda: _break(lambda d: d["personas"][0].update(category="astrology")),
+    "category not snake_case": (
+        lambda: _break(lambda d: d["personas"][0].update(category="Astrology & Stars")),
         (f"personas[0] (code '{code_at(0)}')", "field 'category'"),
     ),
     "unknown field": (
@@ -243,11 +243,12 @@ BAD_FILES: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {
     ),
     "invalid JSON": (
         lambda: PERSONAS_FILE.read_text().replace(
-            '"code": "cto_advisor",', '"code": "cto_advisor"', 1
+            '"code": "growth_hacker",', '"code": "growth_hacker"', 1
         ),
         ("invalid JSON at line", "column"),
     ),
-    "not an object": (lambda: "[1, 2, 3]", ("personas.json", "must be a JSON object")),
+    "not personas": (lambda: "[1, 2, 3]", ("personas[0] (no code)", "valid dictionary")),
+    "neither shape": (lambda: '"personas"', ("personas.json", "or the app's own list")),
     "empty list": (lambda: {"personas": []}, ("field 'personas'", "at least 1")),
 }
 

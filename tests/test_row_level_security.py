@@ -326,7 +326,7 @@ ESCAPES = {
     "alter self bypassrls": "ALTER ROLE bo1_app BYPASSRLS",
     "read pg_authid": "SELECT rolname, rolpassword FROM pg_authid",
     "read pg_shadow": "SELECT usename, passwd FROM pg_shadow",
-    "read version table": "SELECT * FROM schema_migrations",
+    "read version table": "SELECT * FROM bo1_schema_migrations",
     "row_security off": "SET LOCAL row_security = off; SELECT * FROM sessions",
     "create table": "CREATE TABLE public.stash (x text)",
     "copy to program": "COPY sessions TO PROGRAM 'cat > /tmp/x'",
@@ -396,7 +396,7 @@ def test_app_role_attributes(world: psycopg.Connection) -> None:
         "bo1_service": (True, True, False, False, False),
     }
     owners = world.execute(
-        "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename <> 'schema_migrations'"
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename <> 'bo1_schema_migrations'"
         " AND schemaname = 'public'"
     ).fetchall()
     assert owners == [("bo1_owner",)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from bootstrap.errors import MigrationFailed
+from bootstrap.migrate import version_table
 from bootstrap.migrate.files import Migration, Script
 from bootstrap.migrate.lock import MIGRATION_LOCK_KEY, advisory_lock
 from bootstrap.migrate.plan import (
@@ -27,16 +28,7 @@ from bootstrap.migrate.plan import (
     status_rows,
 )
 
-VERSION_TABLE = "public.schema_migrations"
-
-_CREATE_VERSION_TABLE = f"""
-CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
-    version      bigint      PRIMARY KEY,
-    name         text        NOT NULL,
-    checksum     char(64)    NOT NULL,
-    applied_at   timestamptz NOT NULL DEFAULT now(),
-    execution_ms integer     NOT NULL
-)"""
+VERSION_TABLE = version_table.TABLE
 
 
 @dataclass
@@ -50,12 +42,16 @@ class Migrator:
 
     def applied(self) -> list[Applied]:
         try:
-            rows = self.conn.execute(
-                f"SELECT version, name, checksum, applied_at, execution_ms"
-                f" FROM {VERSION_TABLE} ORDER BY version"
-            ).fetchall()
+            return self._read(VERSION_TABLE)  # one round trip on the common path
         except psycopg.errors.UndefinedTable:
-            return []  # a database no runner has touched yet
+            pass
+        legacy = version_table.resolve(self.conn)  # before migration 0004: the old name
+        return self._read(legacy) if legacy else []  # none: no runner has touched it yet
+
+    def _read(self, table: str) -> list[Applied]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(version_table.COLUMNS)} FROM {table} ORDER BY version"
+        ).fetchall()
         return [Applied(*row) for row in rows]
 
     def status(self) -> list[StatusRow]:
@@ -70,7 +66,7 @@ class Migrator:
         if not plan_up(self.migrations, applied, to):
             return []
         with advisory_lock(self.conn, MIGRATION_LOCK_KEY, self.lock_timeout):
-            self.conn.execute(_CREATE_VERSION_TABLE)
+            version_table.ensure(self.conn)
             applied = self.applied()  # another runner may have applied some meanwhile
             check_drift(self.migrations, applied)
             todo = plan_up(self.migrations, applied, to)
@@ -137,15 +133,19 @@ class Migrator:
         with self.conn.transaction():
             record(m, _elapsed_ms(started))
 
+    # The table is resolved after the migration's SQL, in its transaction: 0004 renames it.
+
     def _record_applied(self, m: Migration, ms: int) -> None:
         self.conn.execute(
-            f"INSERT INTO {VERSION_TABLE} (version, name, checksum, execution_ms)"
-            " VALUES (%s, %s, %s, %s)",
+            f"INSERT INTO {version_table.ensure(self.conn)}"
+            " (version, name, checksum, execution_ms) VALUES (%s, %s, %s, %s)",
             [m.version, m.name, m.up.checksum, ms],
         )
 
     def _record_rolled_back(self, m: Migration, _ms: int) -> None:
-        self.conn.execute(f"DELETE FROM {VERSION_TABLE} WHERE version = %s", [m.version])
+        self.conn.execute(
+            f"DELETE FROM {version_table.ensure(self.conn)} WHERE version = %s", [m.version]
+        )
 
 
 def _elapsed_ms(started: float) -> int:

@@ -41,7 +41,7 @@ TABLES = {
     "contributions",
     "votes",
     "audit_log",
-    "schema_migrations",
+    "bo1_schema_migrations",
 }
 NAMED_INDEXES = {
     "idx_sessions_user_id", "idx_sessions_status", "idx_sessions_created_at",

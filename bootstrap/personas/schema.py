@@ -1,7 +1,12 @@
 """The pydantic model of the persona data file: validates the whole file before any write.
 
-Imported only when a file's content has not been validated before (see
-bootstrap/validated.py); the rest of the code uses plain ``Persona`` records.
+Two shapes are accepted: this project's (``{"personas": [...]}``) and Board of
+One's own ``bo1/data/personas.json`` as it is (a top-level list with ``id``,
+``archetype``, ``description``, ``traits``, ...), whose fields are mapped onto
+ours: ``description`` (else ``archetype``) becomes ``expertise``, the others it
+has are ignored. Imported only when a file's content has not been validated
+before (see bootstrap/validated.py); the rest of the code uses plain ``Persona``
+records.
 
 Errors are one line naming the persona by position and code, and the field (wrapped here)::
 
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -27,10 +32,9 @@ from pydantic import (
 
 from bootstrap.errors import PersonaFileError
 
-Category = Literal[
-    "strategy", "finance", "legal", "product", "engineering", "security", "growth", "sales",
-    "operations", "people", "ethics", "research", "data", "community", "facilitation",
-]  # fmt: skip
+# The app owns its categories (tech, marketing, wellness, masked, meta, ...): any
+# snake_case word the table's CHECK accepts.
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*$", max_length=50)]
 
 # Prompts define how an expert thinks and argues: a name and one line is not a persona.
 MIN_PROMPT_CHARS = 200
@@ -88,10 +92,27 @@ def validate(raw: bytes, name: str) -> list[dict[str, Any]]:
         raise PersonaFileError(
             f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    if isinstance(data, list):
+        data = {"personas": [_from_app_entry(entry) for entry in data]}
     try:
         return [p.model_dump() for p in PersonaFile.model_validate(data).personas]
     except ValidationError as exc:
         raise PersonaFileError(f"{name}: {_describe(exc, data)}") from None
+
+
+# Board of One's own file: the fields our table has, by their names there.
+_APP_FIELDS = ("code", "name", "category", "system_prompt", "is_active")
+
+
+def _from_app_entry(entry: Any) -> Any:
+    """One entry of the app's personas.json in our shape (anything else is left to fail)."""
+    if not isinstance(entry, dict):
+        return entry
+    mapped = {field: entry[field] for field in _APP_FIELDS if field in entry}
+    expertise = entry.get("description") or entry.get("archetype")
+    if expertise is not None:
+        mapped["expertise"] = expertise
+    return mapped
 
 
 def _describe(exc: ValidationError, raw: Any) -> str:
@@ -110,7 +131,7 @@ def _one(error: Any, raw: Any) -> str:
     if loc:
         return f"field {'.'.join(map(str, loc))!r}: {message}"
     if error["type"] == "model_type":
-        return 'the file must be a JSON object like {"personas": [...]}'
+        return 'the file must be {"personas": [...]} or the app\'s own list of personas'
     return message  # whole-file checks already name the persona
 
 
