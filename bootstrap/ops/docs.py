@@ -187,7 +187,10 @@ def render_redis_keys_doc() -> str:
         "key). List with SCAN and the family's pattern instead, for example in Python:",
         "",
         "```python",
-        'session_ids = [key.removeprefix("session:") for key in r.scan_iter(match="session:bo1_*", count=1000)]',
+        # Already as ruff formats it: `ruff format` also formats code blocks in markdown.
+        "session_ids = [",
+        '    key.removeprefix("session:") for key in r.scan_iter(match="session:bo1_*", count=1000)',
+        "]",
         "```",
         "",
         "## Example queries",
