@@ -1,4 +1,4 @@
-"""The Pulumi program: one stack is a network, Postgres 15 + pgvector, Redis 7 and secrets."""
+"""The Pulumi program: one stack is a network, Postgres 15 + pgvector, Redis and secrets."""
 
 from __future__ import annotations
 

@@ -56,7 +56,9 @@ def _redis_memory(value: str) -> str:
 def _image(value: str) -> str:
     name, _, tag = value.rpartition(":")
     if not name or not tag or "/" in tag:
-        raise ValueError("must be an image reference with an exact tag, such as redis:7.2.7-alpine")
+        raise ValueError(
+            "must be an image reference with an exact tag, such as postgres:15.8-bookworm"
+        )
     if tag == "latest":
         raise ValueError("must pin an exact tag, not :latest")
     return value

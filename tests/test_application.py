@@ -26,6 +26,9 @@ from tests.support.cli import run_cli
 from tests.support.postgres_server import PostgresServer
 from tests.support.redis_server import RedisProcess, running_stack_redis
 
+# The report-era app calls SETEX, which redis-py 8 marks deprecated; the replay keeps it.
+pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated setex")
+
 PASSWORDS = {
     "redisAppPassword": "AppPw4Langgraph7",
     "redisOpsPassword": "OpsPw4Langgraph9",
@@ -311,3 +314,33 @@ def test_contributions_and_votes_with_every_app_persona_code(
             "SELECT (SELECT count(*) FROM contributions), (SELECT count(*) FROM votes)"
         ).fetchone()
     assert counts == (45, 45)
+
+
+def test_narrower_checkpoint_patterns_would_break_the_saver(scratch_root: Path) -> None:
+    """Why the app's ACL says ~checkpoint* (SECURITY.md): the exact families are not enough."""
+    from langgraph.checkpoint.redis import RedisSaver
+
+    from bootstrap.redisdb.users import OPS_USER
+    from infra.specs import redis_server as redis_spec
+    from tests.support.redis_server import running_redis, stack_binary
+
+    settings = from_config("dev", {})
+    workdir = scratch_root / "app-redis-narrow"
+    workdir.mkdir()
+    acl = redis_spec.render_acl(PASSWORDS, settings.key_families())
+    narrow = "~checkpoint:* ~checkpoint_latest:* ~checkpoint_write:*"
+    assert " ~checkpoint* " in acl
+    (workdir / "users.acl").write_text(acl.replace("~checkpoint*", narrow))
+    binary = stack_binary()
+    conf = redis_spec.render_conf(
+        settings, str(workdir / "users.acl"), str(workdir), binary.module_dir or ""
+    )
+    with running_redis(
+        workdir, conf, PASSWORDS["redisOpsPassword"], OPS_USER, binary=binary
+    ) as proc:
+        url = f"redis://:{PASSWORDS['redisAppPassword']}@127.0.0.1:{proc.server.port}/0"
+        with (
+            RedisSaver.from_conn_string(url) as saver,
+            pytest.raises(Exception, match=r"(?i)no permissions|NOPERM"),
+        ):
+            saver.setup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,54 @@ def test_app_role_may_not_seed(
     result = run_cli("seed", "personas", env=env)
     assert_one_line_error(result, "'bo1_app'", "not permitted")
     assert role_passwords["bo1_app"] not in result.stderr + result.stdout
+
+
+# -- the application's own personas.json, as it is -----------------------------------------
+
+
+def app_format(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Our catalogue in the shape of Board of One's bo1/data/personas.json (every field it has)."""
+    return [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, p["code"])),
+            "code": p["code"],
+            "name": p["name"],
+            "archetype": p["name"].split()[-1] + " archetype",
+            "category": p["category"],
+            "description": p["expertise"],
+            "emoji": "🧭",
+            "color_hex": "#EF4444",
+            "traits": json.dumps({"analytical": 0.7, "creative": 0.5}),
+            "default_weight": 0.9,
+            "temperature": 0.85,
+            "system_prompt": p["system_prompt"],
+            "response_style": "technical",
+            "is_active": True,
+            "persona_type": "standard",
+            "is_visible": True,
+            "display_name": p["name"].split()[0],
+            "domain_expertise": "{technical,strategic}",
+        }
+        for p in data["personas"]
+    ]
+
+
+def test_the_apps_own_file_seeds_as_is_and_a_second_run_changes_nothing(
+    seed: Callable[..., Any], db_conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    path = write(tmp_path, app_format(catalogue_json()), name="app-personas.json")
+    first = seed("--file", str(path)).stdout
+    assert "45 inserted" in first
+    again = seed("--file", str(path)).stdout
+    assert again.strip().endswith("45 unchanged, 0 deactivated, 0 removed; nothing changed.")
+    # The same table as from our own file: description became expertise.
+    assert seed().stdout.strip().endswith("nothing changed.")
+
+
+def test_an_app_file_entry_without_a_code_is_named(
+    seed_env: dict[str, str], tmp_path: Path
+) -> None:
+    entries = app_format(catalogue_json())
+    del entries[3]["code"]
+    result = run_cli("seed", "personas", "--file", str(write(tmp_path, entries)), env=seed_env)
+    assert_one_line_error(result, "personas[3] (no code)", "field 'code'", "Field required")

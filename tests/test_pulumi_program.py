@@ -421,3 +421,19 @@ def test_binding_all_interfaces_publishes_there_but_clients_use_loopback() -> No
     assert container(run, "postgres")["ports"][0]["ip"] == "0.0.0.0"
     assert "@127.0.0.1:5432/" in resolve(run.outputs["databaseUrl"])[0]
     assert unwrap(hook(run).inputs["environment"])["PGHOST"] == "127.0.0.1"
+
+
+def test_a_stack_key_family_reaches_the_apps_acl() -> None:
+    families = json.dumps([{"prefix": "usage:", "ttlSeconds": 3600, "purpose": "usage counters"}])
+    run = run_program("dev", {**stack_config("dev"), "bo1-infra:redisKeyFamilies": families})
+    uploads = {u["file"]: u["content"] for u in container(run, "redis")["uploads"]}
+    (app_line,) = [
+        line for line in uploads[redis_server.ACL_PATH].splitlines() if "user default" in line
+    ]
+    assert "~usage:*" in app_line and "~session:*" in app_line
+
+
+def test_a_clashing_key_family_stops_the_run() -> None:
+    families = json.dumps([{"prefix": "session:", "ttlSeconds": 60, "purpose": "again"}])
+    message = rejected("dev", {**stack_config("dev"), "bo1-infra:redisKeyFamilies": families})
+    assert "'session:' is defined twice" in message

@@ -387,3 +387,13 @@ def test_progress_shows_on_a_terminal_and_only_there(redis_proc: RedisProcess) -
     assert b"scanned" in terminal
     assert json.loads(stdout)["scanned"] >= 20  # stdout stays pure JSON
     assert "scanned" not in cleanup(redis_proc).stderr  # not a terminal: no progress
+
+
+def test_stack_families_are_read_from_the_stack_file(redis_proc: RedisProcess) -> None:
+    create(ops(redis_proc), {"session:bo1_x": None})
+    result = cleanup(redis_proc, "--stack", "dev", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["actions"]["expire"] == 1
+    unknown = cleanup(redis_proc, "--stack", "qa")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert "Pulumi.qa.yaml" in unknown.stderr and len(unknown.stderr.splitlines()) == 1
