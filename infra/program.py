@@ -43,12 +43,14 @@ def main() -> None:
         raise pulumi.RunError(exc.message) from None
     settings = load_settings(stack, {s.key for s in catalogue.secrets})
     config = pulumi.Config(PROJECT)
-    missing = missing_required(catalogue, config)
+    missing = missing_required(catalogue, config, stack)
     if missing:
-        commands = "; ".join(f"pulumi config set --secret {key} <value>" for key in missing)
+        commands = "; ".join(
+            f"bash scripts/pulumi.sh {stack} config set --secret {key}" for key in missing
+        )
         raise pulumi.RunError(
             f"stack {stack!r}: {len(missing)} required secret(s) not set: {', '.join(missing)}. "
-            f"Set them with: {commands}"
+            f"Set each (it asks for the value; same PULUMI_CONFIG_PASSPHRASE): {commands}"
         )
 
     docker_host = pulumi.Config("docker").get("host")

@@ -313,6 +313,8 @@ def test_no_command_ever_prints_a_secret(
         ),
         run_cli(
             "bootstrap",
+            "--stack",
+            "prod",
             "--env-file",
             str(env_file),
             env={k: v for k, v in boot_env.items() if k != "BO1_VOYAGE_API_KEY"},
@@ -321,7 +323,7 @@ def test_no_command_ever_prints_a_secret(
             "status",
             env={
                 **boot_env,
-                "REDIS_URL": redis_proc.server.url("bo1_app", stack_secrets["redisAppPassword"]),
+                "REDIS_URL": redis_proc.server.url("", stack_secrets["redisAppPassword"]),
             },
         ),
     ]
@@ -348,7 +350,9 @@ def test_missing_secrets_are_all_listed(boot_env: dict[str, str], tmp_path: Path
         for k, v in boot_env.items()
         if k not in ("BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY", "BO1_REDIS_OPS_PASSWORD")
     }
-    result = run_cli("bootstrap", "--env-file", str(tmp_path / "e"), env=partial)
+    result = run_cli(
+        "bootstrap", "--stack", "staging", "--env-file", str(tmp_path / "e"), env=partial
+    )
     line = assert_one_line_error(
         result,
         "3 secret(s) missing",
@@ -520,3 +524,27 @@ def test_verify_names_what_the_env_file_lacks(boot_env: dict[str, str], tmp_path
     assert result.returncode == 1
     assert "DATABASE_URL is missing from the env file" in result.stdout
     assert "REDIS_URL is missing from the env file" in result.stdout
+
+
+def test_dev_bootstraps_without_the_api_keys_and_says_so(
+    boot_env: dict[str, str], tmp_path: Path
+) -> None:
+    keyless = {
+        k: v
+        for k, v in boot_env.items()
+        if k not in ("BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY")
+    }
+    env_file = tmp_path / "app.env"
+    rc, out, err = boot(keyless, env_file)
+    assert rc == 0, err
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("bo1-infra: warning:") for w in warnings)
+    assert "BO1_ANTHROPIC_API_KEY is not set for stack dev" in warnings[0]
+    assert "bash scripts/pulumi.sh dev config set --secret anthropicApiKey" in warnings[0]
+    text = env_file.read_text()
+    assert "# ANTHROPIC_API_KEY is not set for this stack" in text
+    assert read_env(env_file)["ANTHROPIC_API_KEY"] == ""
+    refused = run_cli("bootstrap", "--stack", "staging", "--env-file", str(env_file), env=keyless)
+    assert_one_line_error(
+        refused, "2 secret(s) missing", "BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY"
+    )

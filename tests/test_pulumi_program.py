@@ -394,13 +394,24 @@ def test_hook_triggers_change_with_a_secret_but_never_show_it() -> None:
     assert rotated_value not in json.dumps(after)
 
 
-def test_missing_required_secrets_are_all_named_before_anything_is_provisioned() -> None:
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_missing_required_secrets_are_all_named_before_anything_is_provisioned(stack: str) -> None:
     with pytest.raises(ProgramFailed) as failed:
-        run_program("prod", stack_config("prod"), with_required=False)
+        run_program(stack, stack_config(stack), with_required=False)
     message = str(failed.value.error)
     assert "2 required secret(s) not set: anthropicApiKey, voyageApiKey" in message
-    assert "pulumi config set --secret anthropicApiKey" in message
+    # A command that works in a fresh shell: the project's backend and this stack.
+    assert f"bash scripts/pulumi.sh {stack} config set --secret anthropicApiKey" in message
     assert failed.value.registrations == []
+
+
+def test_dev_comes_up_without_the_applications_api_keys() -> None:
+    run = run_program("dev", stack_config("dev"), with_required=False)
+    app_env = resolve(run.outputs["appEnv"])
+    assert app_env == (app_env[0], True)  # still a secret output
+    assert app_env[0]["ANTHROPIC_API_KEY"] == "" and app_env[0]["VOYAGE_API_KEY"] == ""
+    env = unwrap(hook(run).inputs["environment"])
+    assert env["BO1_ANTHROPIC_API_KEY"] == "" and env["BO1_VOYAGE_API_KEY"] == ""
 
 
 def test_app_settings_reach_the_hook_and_bad_ones_are_refused() -> None:

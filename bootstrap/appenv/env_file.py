@@ -25,7 +25,10 @@ def render(stack: str, values: Mapping[str, str]) -> str:
     ]
     for group in GROUPS:
         lines.append(f"\n# {group}")
-        lines += [f"{v.name}={values[v.name]}" for v in VARIABLES if v.group == group]
+        for var in (v for v in VARIABLES if v.group == group):
+            if var.secret_key and not values[var.name]:
+                lines.append(f"# {var.name} is not set for this stack (secret {var.secret_key}).")
+            lines.append(f"{var.name}={values[var.name]}")
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -70,7 +71,7 @@ def connect_rekeying(dsn: str, password: str, wait: float) -> psycopg.Connection
 def bootstrap(args: argparse.Namespace) -> int:
     # Validate every input before touching either service.
     catalogue = secret_catalogue.load()
-    secrets = secret_inputs.read(catalogue, os.environ)
+    secrets = secret_inputs.read(catalogue, os.environ, args.stack)
     for role, key in roles.ROLE_SECRETS.items():
         scram.check_password(secrets[key], f"{catalogue.by_key(key).env} (password of {role})")
     overrides = app_settings(os.environ.get("BO1_APP_SETTINGS", ""))
@@ -99,6 +100,13 @@ def bootstrap(args: argparse.Namespace) -> int:
     written = env_file.write_secret_file(path, env_file.render(args.stack, values))
     changes += written
     print(f"App env file {path}: {'written' if written else 'unchanged'} (mode 0600).")
+    for spec in secret_inputs.unset(catalogue, secrets):
+        print(
+            f"bo1-infra: warning: {spec.env} is not set for stack {args.stack}, so the app's"
+            f" env file leaves it empty; set it with `bash scripts/pulumi.sh {args.stack}"
+            f" config set --secret {spec.key}`, then `pulumi up` again",
+            file=sys.stderr,
+        )
     verdict = f"{changes} change(s)" if changes else "nothing changed"
     print(f"Bootstrap of stack {args.stack}: done, {verdict}.")
     return 0

@@ -77,7 +77,10 @@ def _bootstrap_inputs() -> list[str]:
         "| `BO1_POSTGRES_LOCAL_PSQL` | setting | command that opens psql as the superuser over the database's local socket, used only to re-key a rotated superuser password |",
     ]  # fmt: skip
     for spec in catalogue.load().secrets:
-        out.append(f"| `{spec.env}` | {spec.kind} secret `{spec.key}` | {spec.description} |")
+        optional = f" (may stay unset in {', '.join(spec.optional_in)})" if spec.optional_in else ""
+        out.append(
+            f"| `{spec.env}` | {spec.kind}{optional} secret `{spec.key}` | {spec.description} |"
+        )
     return out
 
 

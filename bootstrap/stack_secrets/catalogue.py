@@ -24,6 +24,10 @@ class SecretSpec:
     description: str
     flows_to: tuple[str, ...]
     length: int = 32
+    optional_in: tuple[str, ...] = ()  # stacks where this required secret may stay unset
+
+    def required_in(self, stack: str) -> bool:
+        return self.kind == "required" and stack not in self.optional_in
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,12 @@ def load(path: Path = paths.SECRET_CATALOGUE) -> Catalogue:
     except OSError as exc:
         raise Bo1Error(f"{path}: cannot read the secret catalogue: {exc.strerror or exc}") from None
     entries = validated.load(path, raw, SCHEMA, lambda data: _validate(data, path.name))
-    return Catalogue(tuple(SecretSpec(**{**e, "flows_to": tuple(e["flows_to"])}) for e in entries))
+    return Catalogue(tuple(_spec(entry) for entry in entries))
+
+
+def _spec(entry: dict[str, Any]) -> SecretSpec:
+    lists = {name: tuple(entry.get(name, ())) for name in ("flows_to", "optional_in")}
+    return SecretSpec(**{**entry, **lists})
 
 
 def _validate(raw: bytes, name: str) -> list[dict[str, Any]]:

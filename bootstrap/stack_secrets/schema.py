@@ -30,6 +30,13 @@ class SecretSpec(BaseModel):
     description: Annotated[str, StringConstraints(min_length=1)]
     flows_to: Annotated[list[str], Field(min_length=1)]
     length: Annotated[int, Field(ge=16, le=128)] = 32
+    optional_in: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]] = []
+
+    @model_validator(mode="after")
+    def _only_required_can_be_optional(self) -> SecretSpec:
+        if self.optional_in and self.kind != "required":
+            raise ValueError("optional_in applies to required secrets only")
+        return self
 
 
 class Catalogue(BaseModel):

@@ -8,12 +8,12 @@ import pulumi_random as random
 from bootstrap.stack_secrets.catalogue import Catalogue
 
 
-def missing_required(catalogue: Catalogue, config: pulumi.Config) -> list[str]:
+def missing_required(catalogue: Catalogue, config: pulumi.Config, stack: str) -> list[str]:
     """Required secrets the stack has not set, all of them, so one run reports every one."""
     return [
         s.key
         for s in catalogue.secrets
-        if s.kind == "required" and config.get_secret(s.key) is None
+        if s.required_in(stack) and config.get_secret(s.key) is None
     ]
 
 
@@ -35,7 +35,10 @@ class StackSecrets(pulumi.ComponentResource):
                 self.values[spec.key] = pulumi.Output.secret(given)
                 continue
             if spec.kind != "generated":
-                raise pulumi.RunError(f"secret {spec.key} is required but not set")
+                # Optional on this stack (missing_required let it through): empty, and
+                # bootstrap warns that the app will miss it.
+                self.values[spec.key] = pulumi.Output.secret("")
+                continue
             # Generated once and kept in state: stable across `up`s, rotated only by
             # setting the key (or replacing this resource).
             password = random.RandomPassword(
