@@ -54,10 +54,13 @@ def _redis_memory(value: str) -> str:
 
 
 def _image(value: str) -> str:
-    name, _, tag = value.rpartition(":")
-    if not name or not tag or "/" in tag:
+    name, _, rest = value.partition(":")
+    tag, _, digest = rest.partition("@sha256:")
+    if not name or not tag or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
         raise ValueError(
-            "must be an image reference with an exact tag, such as postgres:15.8-bookworm"
+            "must be pinned by tag and digest, such as"
+            " pgvector/pgvector:pg15@sha256:<64 hex digits>, so the image cannot change"
+            " under the stack (docker buildx imagetools inspect NAME:TAG shows the digest)"
         )
     if tag == "latest":
         raise ValueError("must pin an exact tag, not :latest")
@@ -78,11 +81,18 @@ def _json_object(value: object) -> object:
 
 def _ipv4(value: str) -> str:
     try:
-        return str(ipaddress.IPv4Address(value))
+        address = ipaddress.IPv4Address(value)
     except ValueError:
+        raise ValueError("must be an IPv4 address of the Docker host, such as 127.0.0.1") from None
+    if address.is_unspecified:
+        # Docker publishes a wildcard once per address family on a dual-stack host; the
+        # provider reads that back as a change and replaces the container on every `up`.
         raise ValueError(
-            "must be an IPv4 address such as 127.0.0.1 (0.0.0.0 for all interfaces)"
-        ) from None
+            "must name one interface of the Docker host (127.0.0.1, or its LAN address):"
+            " a wildcard makes every `pulumi up` replace the containers"
+            " (terraform-provider-docker issue 909)"
+        )
+    return str(address)
 
 
 def _json_list(value: object) -> object:
@@ -125,6 +135,11 @@ class KeyFamilySetting(BaseModel):
         )
 
 
+POSTGRES_IMAGE = (
+    "pgvector/pgvector:pg15@sha256:"
+    + "a20a57d7aa5217a6af0a391ccf69f4a8512406d6c14be08132f801468cc3cc62"
+)
+
 PgMemory = Annotated[str, AfterValidator(_pg_memory)]
 RedisMemory = Annotated[str, AfterValidator(_redis_memory)]
 Image = Annotated[str, AfterValidator(_image)]
@@ -142,7 +157,9 @@ class StackSettings(BaseModel):
 
     stack: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]
 
-    postgres_image: Image = "pgvector/pgvector:0.8.1-pg15-bookworm"
+    # The pgvector team's PostgreSQL 15 image, pinned by digest; verify reports its
+    # pgvector version.
+    postgres_image: Image = POSTGRES_IMAGE
     # The Redis line decides the image (pinned by digest) and whether JSON and Search,
     # which LangGraph checkpoints need, are there; redisImage overrides the image.
     redis_line: LineName = DEFAULT_LINE
@@ -229,8 +246,8 @@ class StackSettings(BaseModel):
 
     @property
     def client_host(self) -> str:
-        """The address clients on the Docker host use: the bound one, or loopback for 0.0.0.0."""
-        return "127.0.0.1" if self.bind_address == "0.0.0.0" else self.bind_address
+        """The address clients on the Docker host use: the one the ports are published on."""
+        return self.bind_address
 
     @property
     def prefix(self) -> str:

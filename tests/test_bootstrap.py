@@ -535,7 +535,7 @@ def test_dev_bootstraps_without_the_api_keys_and_says_so(
         if k not in ("BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY")
     }
     env_file = tmp_path / "app.env"
-    rc, out, err = boot(keyless, env_file)
+    rc, _, err = boot(keyless, env_file)
     assert rc == 0, err
     warnings = err.strip().splitlines()
     assert len(warnings) == 2 and all(w.startswith("bo1-infra: warning:") for w in warnings)

@@ -107,7 +107,7 @@ def test_images_are_pinned_and_containers_use_their_id(stack_run: tuple[str, Pro
     images = {r.name: r for r in run.of_type("docker:index/remoteImage:RemoteImage")}
     assert (
         images[f"bo1-{stack}-postgres-image"].inputs["name"]
-        == "pgvector/pgvector:0.8.1-pg15-bookworm"
+        == from_config(stack, {}).postgres_image
     )
     # The stack's Redis line, pinned by tag and digest (bootstrap/redisdb/releases.py).
     assert images[f"bo1-{stack}-redis-image"].inputs["name"] == redis_line("8.8").image
@@ -134,8 +134,16 @@ def test_containers_are_ready_to_run(stack_run: tuple[str, ProgramRun]) -> None:
                 "internal": 5432 if component == "postgres" else 6379,
                 "external": port,
                 "ip": "127.0.0.1",
+                "protocol": "tcp",
             }
         ]
+        assert c["memorySwap"] == c["memory"]  # no swap; unset, Docker would store 2x
+        assert c["stopTimeout"] == c["destroyGraceSeconds"]
+        assert c["logDriver"] == "json-file" and c["logOpts"] == {
+            "max-size": "10m",
+            "max-file": "3",
+        }
+        assert "startInterval" not in c["healthcheck"]  # Docker Engine < 25 refuses it
         assert c["networksAdvanced"][0]["name"] == f"bo1-{stack}-net"
         box = next(
             r for r in run.of_type("docker:index/container:Container") if r.name.endswith(component)
@@ -264,7 +272,7 @@ BAD_VALUES = {
     "redisMaxmemoryPolicy": ("lru-ish", "allkeys-lru"),
     "postgresSharedBuffers": ("256 megs", "256MB"),
     "bindAddress": ("localhost", "IPv4"),
-    "postgresImage": ("pgvector/pgvector:latest", "exact tag"),
+    "postgresImage": ("pgvector/pgvector:0.8.1-pg15", "pinned by tag and digest"),
     "redisAppendfsync": ("sometimes", "everysec"),
     "protectData": ("maybe", "bool"),
 }
@@ -427,11 +435,16 @@ def test_app_settings_reach_the_hook_and_bad_ones_are_refused() -> None:
     assert "bo1-infra:appSettings" in message and "DATABASE_URL cannot be set" in message
 
 
-def test_binding_all_interfaces_publishes_there_but_clients_use_loopback() -> None:
-    run = run_program("dev", {**stack_config("dev"), "bo1-infra:bindAddress": "0.0.0.0"})
-    assert container(run, "postgres")["ports"][0]["ip"] == "0.0.0.0"
-    assert "@127.0.0.1:5432/" in resolve(run.outputs["databaseUrl"])[0]
-    assert unwrap(hook(run).inputs["environment"])["PGHOST"] == "127.0.0.1"
+def test_a_host_address_publishes_there_and_clients_use_it() -> None:
+    run = run_program("dev", {**stack_config("dev"), "bo1-infra:bindAddress": "10.20.30.40"})
+    assert container(run, "postgres")["ports"][0]["ip"] == "10.20.30.40"
+    assert "@10.20.30.40:5432/" in resolve(run.outputs["databaseUrl"])[0]
+    assert unwrap(hook(run).inputs["environment"])["PGHOST"] == "10.20.30.40"
+
+
+def test_a_wildcard_bind_address_is_refused_saying_why() -> None:
+    message = rejected("dev", {**stack_config("dev"), "bo1-infra:bindAddress": "0.0.0.0"})
+    assert "bo1-infra:bindAddress = '0.0.0.0'" in message and "issue 909" in message
 
 
 def test_a_stack_key_family_reaches_the_apps_acl() -> None:

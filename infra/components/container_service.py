@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.specs.model import ContainerSpec, File, SecretFile
+from infra.specs.readback import go_duration
 
 
 class ContainerService(pulumi.ComponentResource):
@@ -53,23 +54,32 @@ class ContainerService(pulumi.ComponentResource):
             uploads=[_upload(f, secrets) for f in spec.files],
             ports=[
                 docker.ContainerPortArgs(
-                    internal=spec.port.internal, external=spec.port.external, ip=spec.port.host_ip
+                    internal=spec.port.internal,
+                    external=spec.port.external,
+                    ip=spec.port.host_ip,
+                    protocol="tcp",
                 )
             ],
+            # Durations as the provider reads them back (Go's Duration.String()), so a
+            # second `up` sees no change: see infra/specs/readback.py.
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=list(spec.healthcheck.test),
-                interval=f"{spec.healthcheck.interval_s}s",
-                timeout=f"{spec.healthcheck.timeout_s}s",
+                interval=go_duration(spec.healthcheck.interval_s),
+                timeout=go_duration(spec.healthcheck.timeout_s),
                 retries=spec.healthcheck.retries,
-                start_period=f"{spec.healthcheck.start_period_s}s",
-                start_interval=f"{spec.healthcheck.start_interval_s}s",
+                start_period=go_duration(spec.healthcheck.start_period_s),
             ),
             wait=True,  # on create, wait until the healthcheck passes
             wait_timeout=spec.healthcheck.start_period_s + 60,
+            must_run=True,
             restart="unless-stopped",
+            stop_timeout=spec.stop_grace_s,
             destroy_grace_seconds=spec.stop_grace_s,
             memory=spec.memory_mb,
+            memory_swap=spec.memory_mb,  # unset, Docker would store twice the memory
             shm_size=spec.shm_size_mb,
+            log_driver=spec.logs.driver,
+            log_opts={"max-size": spec.logs.max_size, "max-file": str(spec.logs.max_files)},
             volumes=[
                 docker.ContainerVolumeArgs(
                     volume_name=self.volume.name, container_path=spec.data_path
@@ -79,7 +89,13 @@ class ContainerService(pulumi.ComponentResource):
                 docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])
             ],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                delete_before_replace=True,
+                # The provider accepts a healthcheck change but never applies it to the
+                # container: replace it instead, or the change would only be in state.
+                replace_on_changes=["healthcheck"],
+            ),
         )
         self.register_outputs(
             {

@@ -38,12 +38,26 @@ class PortBinding:
 
 @dataclass(frozen=True)
 class Healthcheck:
+    """Every field explicit: a zero one would be inherited from the image's HEALTHCHECK.
+
+    No start interval: Docker Engines before 25 (API 1.44) refuse a container that
+    sets one, and Debian 12's and Ubuntu 22.04's docker.io are older.
+    """
+
     test: tuple[str, ...]  # Docker form: ("CMD", ...) or ("CMD-SHELL", "...")
     interval_s: int = 5
     timeout_s: int = 5
     retries: int = 10
     start_period_s: int = 60
-    start_interval_s: int = 1
+
+
+@dataclass(frozen=True)
+class Logs:
+    """Docker's json-file driver, rotated: a container never fills the host's disk with logs."""
+
+    driver: str = "json-file"
+    max_size: str = "10m"
+    max_files: int = 3
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,8 @@ class ContainerSpec:
     healthcheck: Healthcheck
     volume_name: str
     data_path: str  # where the volume is mounted
-    memory_mb: int
+    memory_mb: int  # also the memory + swap limit: the container does not swap
     stop_grace_s: int  # SIGTERM/SIGINT to SIGKILL: long enough for a clean shutdown
     shm_size_mb: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    logs: Logs = field(default_factory=Logs)
