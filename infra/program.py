@@ -11,6 +11,7 @@ from bootstrap.errors import Bo1Error
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
 from bootstrap.redisdb import users as redis_users
 from bootstrap.stack_secrets import catalogue as secret_catalogue
+from infra import docker_host
 from infra.components.bootstrap_hook import BootstrapHook
 from infra.components.container_service import ContainerService
 from infra.components.stack_secrets import StackSecrets, missing_required
@@ -20,11 +21,14 @@ from infra.specs import postgres_server, redis_server
 
 def load_settings(stack: str, secret_keys: set[str]) -> StackSettings:
     """Validate this stack's config before any resource exists; a bad value stops the run."""
-    config = {key: str(value) for key, value in _all_config().items()}
     try:
-        return from_stack_config(stack, config, secret_keys)
+        return from_stack_config(stack, _all_config_text(), secret_keys)
     except SettingsError as exc:
         raise pulumi.RunError(exc.message) from None
+
+
+def _all_config_text() -> dict[str, str]:
+    return {key: str(value) for key, value in _all_config().items()}
 
 
 def _all_config() -> dict[str, object]:
@@ -53,8 +57,7 @@ def main() -> None:
             f"Set each (it asks for the value; same PULUMI_CONFIG_PASSPHRASE): {commands}"
         )
 
-    docker_host = pulumi.Config("docker").get("host")
-    provider = docker.Provider(f"{settings.prefix}-docker", host=docker_host)
+    provider, host = docker_host.provider(f"{settings.prefix}-docker", _all_config_text())
     with_docker = pulumi.ResourceOptions(providers={"docker": provider})
     secrets = StackSecrets(f"{settings.prefix}-secrets", catalogue, config)
     network = docker.Network(
@@ -89,7 +92,7 @@ def main() -> None:
         ops_url,
         pg,
         cache,
-        docker_host,
+        host,
     )
     export_connections(settings, secrets, ops_url, pg, cache, network)
     pulumi.export("appEnv", app_environment(settings, secrets.values))

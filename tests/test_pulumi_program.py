@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 import pulumi
@@ -264,6 +265,35 @@ def test_remote_docker_host_goes_to_the_provider() -> None:
     assert provider.inputs["host"] == "ssh://deploy@db.example.internal"
 
 
+def test_every_docker_setting_reaches_the_explicit_provider_and_the_hook() -> None:
+    config = {
+        **stack_config("staging"),
+        "docker:host": "ssh://deploy@db.example.internal:2222",
+        "docker:sshOpts": json.dumps(["-i", "/keys/deploy", "-o", "StrictHostKeyChecking=yes"]),
+        "docker:certPath": "/certs",
+        "docker:caMaterial": "CA-PEM",
+    }
+    run = run_program("staging", config, docker_secrets={"keyMaterial": "KEY-PEM-Secret-77"})
+    provider = run.named("bo1-staging-docker", "pulumi:providers:docker")
+    inputs = unwrap(provider.inputs)
+    assert json.loads(inputs["sshOpts"]) == [
+        "-i",
+        "/keys/deploy",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]
+    assert (inputs["certPath"], inputs["caMaterial"]) == ("/certs", "CA-PEM")
+    assert "KEY-PEM-Secret-77" not in " ".join(plain_strings(provider.inputs))
+    env = unwrap(hook(run).inputs["environment"])
+    assert env["DOCKER_HOST"] == "ssh://deploy@db.example.internal:2222"
+    assert json.loads(env["BO1_DOCKER_SSH_OPTS"])[:2] == ["-i", "/keys/deploy"]
+
+
+def test_an_unknown_docker_setting_stops_the_run() -> None:
+    message = rejected("dev", {**stack_config("dev"), "docker:sshOptions": '["-v"]'})
+    assert "docker:sshOptions: not a setting of the Docker provider" in message
+
+
 # -- bad config: rejected, naming the key, before any resource -----------------------
 
 BAD_VALUES = {
@@ -339,9 +369,32 @@ def test_hook_runs_bo1_infra_after_both_containers(stack_run: tuple[str, Program
     assert containers <= set(h.dependencies)
     assert h.parent == run.named(f"bo1-{stack}-bootstrap", "bo1:infra:BootstrapHook").urn
     inputs = unwrap(h.inputs)
-    assert inputs["create"].split()[0].endswith("/.venv/bin/bo1-infra")
-    assert inputs["create"].split()[1:] == ["bootstrap", "--stack", stack, "--wait", "120"]
+    words = shlex.split(inputs["create"])
+    assert words[0] == "env" and words[1] == "-i"
+    command = words[words.index(next(w for w in words if w.endswith("/.venv/bin/bo1-infra"))) :]
+    assert command[1:] == ["bootstrap", "--stack", stack, "--wait", "120"]
     assert "delete" not in inputs  # destroy needs no hook
+
+
+def test_hook_runs_in_an_environment_of_exactly_its_declared_inputs(
+    stack_run: tuple[str, ProgramRun], tmp_path: Any
+) -> None:
+    import subprocess
+
+    from bootstrap.inputs import NAMES
+
+    _, run = stack_run
+    inputs = unwrap(hook(run).inputs)
+    secrets = {spec.env for spec in CATALOGUE.secrets}
+    assert set(inputs["environment"]) <= set(NAMES) | secrets
+    # The same command, with `env` in place of bo1-infra, in a shell full of strays.
+    command = inputs["create"].split(" /")[0] + " env"
+    shell = {**inputs["environment"], "PGPASSWORD": "stray", "DOCKER_CONTEXT": "other",
+             "BO1_STACK": "prod", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # fmt: skip
+    seen = subprocess.run(["sh", "-c", command], env=shell, capture_output=True, text=True)
+    names = {line.split("=", 1)[0] for line in seen.stdout.splitlines()}
+    assert names == set(NAMES) | secrets, seen.stderr
+    assert "PGPASSWORD" not in names and "DOCKER_CONTEXT" not in names
 
 
 def test_hook_gets_its_secrets_only_as_secret_environment(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap import paths
+from bootstrap import inputs, paths
 from bootstrap.appenv import model as app_env
 from bootstrap.errors import UsageError
 from bootstrap.redisdb.keys import DAY, FAMILIES, THREAD_ANCHOR, acl_patterns
@@ -66,15 +66,14 @@ def _bootstrap_inputs() -> list[str]:
         "",
         "## Inputs of `bo1-infra bootstrap`",
         "",
-        "The Pulumi hook sets these for the bootstrap process; secrets travel only in",
-        "the environment, never in argv. Run by hand, set them yourself.",
+        "The Pulumi hook runs bootstrap in an environment holding exactly these",
+        "(`env -i`), so nothing else in the shell that runs `pulumi up` changes what it",
+        "does; secrets travel only in the environment, never in argv. Run by hand, set",
+        "them yourself.",
         "",
         "| variable | kind | meaning |",
         "|---|---|---|",
-        "| `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE` | connection | Postgres as the superuser (or `--dsn`) |",
-        "| `REDIS_URL` | connection | Redis as `bo1_ops` (or `--redis-url`) |",
-        "| `BO1_APP_SETTINGS` | setting | JSON object of plain settings overriding the defaults above |",
-        "| `BO1_POSTGRES_LOCAL_PSQL` | setting | command that opens psql as the superuser over the database's local socket, used only to re-key a rotated superuser password |",
+        *(f"| `{i.name}` | {i.kind} | {i.meaning} |" for i in inputs.INPUTS),
     ]  # fmt: skip
     for spec in catalogue.load().secrets:
         optional = f" (may stay unset in {', '.join(spec.optional_in)})" if spec.optional_in else ""

@@ -19,11 +19,13 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
+from bootstrap import inputs
 from bootstrap.migrate.files import resolve_dir
 from bootstrap.paths import PERSONAS_FILE
 from bootstrap.postgres.tenancy import SUPERUSER
 from bootstrap.stack_secrets.catalogue import Catalogue
 from infra.components.container_service import ContainerService
+from infra.docker_host import DockerHost
 from infra.fingerprints import file_digest, files_digest, secrets_digest
 from infra.settings import StackSettings
 
@@ -38,6 +40,14 @@ def bo1_infra_executable() -> Path:
     return path
 
 
+def clean_command(argv: list[str], names: list[str]) -> str:
+    """``argv`` in an environment holding only ``names``: a stray PG*, BO1_* or DOCKER_CONTEXT
+    in the user's shell never changes what bootstrap does. Values are taken from the
+    command's own environment by name (``NAME="$NAME"``), so no value is in the command."""
+    passed = " ".join(f'{name}="${{{name}:-}}"' for name in names)
+    return f"env -i {passed} " + " ".join(shlex.quote(part) for part in argv)
+
+
 class BootstrapHook(pulumi.ComponentResource):
     run: command.local.Command
 
@@ -50,22 +60,15 @@ class BootstrapHook(pulumi.ComponentResource):
         redis_ops_url: pulumi.Output[str],
         pg: ContainerService,
         cache: ContainerService,
-        docker_host: str | None = None,
+        docker_host: DockerHost | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("bo1:infra:BootstrapHook", name, None, opts)
-        script = " ".join(
-            shlex.quote(part)
-            for part in (
-                str(bo1_infra_executable()),
-                "bootstrap",
-                "--stack",
-                settings.stack,
-                "--wait",
-                "120",
-            )
-        )
         secret_env = {spec.env: secrets[spec.key] for spec in catalogue.secrets}
+        script = clean_command(
+            [str(bo1_infra_executable()), "bootstrap", "--stack", settings.stack, "--wait", "120"],
+            [*inputs.NAMES, *secret_env],
+        )
         environment: dict[str, pulumi.Input[str]] = {
             "PGHOST": settings.client_host,
             "PGPORT": str(settings.postgres_port),
@@ -80,8 +83,9 @@ class BootstrapHook(pulumi.ComponentResource):
             ),
             **secret_env,
         }
-        if docker_host:
-            environment["DOCKER_HOST"] = docker_host
+        if docker_host and docker_host.host:
+            environment["DOCKER_HOST"] = docker_host.host
+            environment["BO1_DOCKER_SSH_OPTS"] = json.dumps(list(docker_host.ssh_opts))
         digest: pulumi.Output[str] = pulumi.Output.all(**secrets).apply(secrets_digest)
         secret_digest: pulumi.Output[str] = pulumi.Output.secret(digest)
         self.run = command.local.Command(

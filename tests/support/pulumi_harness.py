@@ -129,6 +129,7 @@ def run_program(
     secrets: Mapping[str, str] | None = None,
     *,
     with_required: bool = True,
+    docker_secrets: Mapping[str, str] | None = None,
 ) -> ProgramRun:
     """Run infra/__main__.py for ``stack`` with ``config`` (and secret config) under mocks.
 
@@ -141,10 +142,11 @@ def run_program(
     pulumi.runtime.set_mocks(
         Mocks(), project="bo1-infra", stack=stack, preview=False, monitor=monitor
     )
-    all_config = {**config, **{f"bo1-infra:{k}": v for k, v in (secrets or {}).items()}}
-    pulumi.runtime.set_all_config(
-        all_config, secret_keys=[f"bo1-infra:{k}" for k in (secrets or {})]
-    )
+    secret_config = {
+        **{f"bo1-infra:{k}": v for k, v in (secrets or {}).items()},
+        **{f"docker:{k}": v for k, v in (docker_secrets or {}).items()},
+    }
+    pulumi.runtime.set_all_config({**config, **secret_config}, secret_keys=list(secret_config))
     run = ProgramRun(monitor.registrations)
 
     @pulumi.runtime.test  # type: ignore[misc]
