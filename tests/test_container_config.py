@@ -174,7 +174,9 @@ def test_a_typo_in_redis_conf_fails_here(scratch_root: Path) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_postgres_starts_with_the_stack_settings(stack: str, scratch_root: Path) -> None:
     expected = postgres_server.server_settings(settings_for(stack))
-    with running_postgres(scratch_root / f"pg-{stack}", settings=expected) as server:
+    with running_postgres(
+        scratch_root / f"pg-{stack}", settings=expected, hba=postgres_server.render_hba()
+    ) as server:
         with psycopg.connect(server.dsn()) as conn:
             for name, value in expected.items():
                 shown = conn.execute(f"SHOW {name}").fetchone()
@@ -207,5 +209,8 @@ def test_postgres_command_passes_exactly_the_settings() -> None:
     args = postgres_server.command(settings)
     assert args[0] == "postgres"
     pairs = dict(a.split("=", 1) for a in args[2::2])
-    assert pairs == postgres_server.server_settings(settings)
+    assert pairs == {
+        "hba_file": postgres_server.HBA_PATH,  # the uploaded, rendered pg_hba.conf
+        **postgres_server.server_settings(settings),
+    }
     assert all(flag == "-c" for flag in args[1::2])

@@ -160,7 +160,11 @@ def test_postgres_container(stack_run: tuple[str, ProgramRun]) -> None:
     env = dict(e.split("=", 1) for e in c["envs"])
     assert env["POSTGRES_PASSWORD_FILE"] == postgres_server.PASSWORD_FILE
     assert "POSTGRES_PASSWORD" not in env
-    assert [u["file"] for u in c["uploads"]] == [postgres_server.PASSWORD_FILE]
+    assert [u["file"] for u in c["uploads"]] == [
+        postgres_server.HBA_PATH,
+        postgres_server.PASSWORD_FILE,
+    ]
+    assert f"hba_file={postgres_server.HBA_PATH}" in c["command"]
     assert c["healthcheck"]["tests"][:4] == ["CMD", "pg_isready", "-h", "127.0.0.1"]
     assert f"shared_buffers={settings.postgres_shared_buffers}" in c["command"]
     assert f"max_connections={settings.postgres_max_connections}" in c["command"]
@@ -228,8 +232,8 @@ def test_no_password_in_any_plain_input(stack_run: tuple[str, ProgramRun]) -> No
             for password in passwords:
                 assert password not in text, (r.name, text)
     # ...while the secret inputs really carry them (the search above is not vacuous).
-    pg_uploads = container(run, "postgres")["uploads"]
-    assert pg_uploads[0]["content"] == generated_password(
+    pg_uploads = {u["file"]: u for u in container(run, "postgres")["uploads"]}
+    assert pg_uploads[postgres_server.PASSWORD_FILE]["content"] == generated_password(
         f"bo1-{stack}-secrets-postgresSuperuserPassword"
     )
 

@@ -6,10 +6,11 @@ from collections.abc import Mapping
 
 from bootstrap.postgres.tenancy import SUPERUSER
 from infra.settings import StackSettings
-from infra.specs.model import ContainerSpec, Healthcheck, PortBinding, SecretFile
+from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
 
 PORT = 5432
 PASSWORD_FILE = "/run/secrets/postgres-superuser-password"
+HBA_PATH = "/etc/postgresql/pg_hba.conf"
 DATA_PATH = "/var/lib/postgresql/data"
 
 
@@ -28,8 +29,28 @@ def server_settings(settings: StackSettings) -> dict[str, str]:
     }
 
 
+def render_hba() -> str:
+    """pg_hba.conf: who may log in how. Ours, not the image's, so the tests run this very file.
+
+    Clients reach the server through the published port from the Docker bridge's
+    gateway (or another host), never from loopback: every TCP login is by
+    password (SCRAM). The socket is reachable only inside the container: the
+    image's first-start initialization and bootstrap's re-keying use it.
+    """
+    return "\n".join(
+        [
+            "# bo1-infra pg_hba.conf (generated; do not edit)",
+            "# TYPE  DATABASE  USER  ADDRESS    METHOD",
+            "local   all       all             trust",
+            "host    all       all   0.0.0.0/0  scram-sha-256",
+            "host    all       all   ::/0       scram-sha-256",
+            "",
+        ]
+    )
+
+
 def command(settings: StackSettings) -> tuple[str, ...]:
-    args: list[str] = ["postgres"]
+    args: list[str] = ["postgres", "-c", f"hba_file={HBA_PATH}"]
     for name, value in server_settings(settings).items():
         args += ["-c", f"{name}={value}"]
     return tuple(args)
@@ -60,7 +81,10 @@ def container(settings: StackSettings) -> ContainerSpec:
             # A subdirectory, so the volume's root (lost+found on some drivers) is not PGDATA.
             "PGDATA": f"{DATA_PATH}/pgdata",
         },
-        files=(SecretFile(PASSWORD_FILE, ("postgresSuperuserPassword",), _password_file),),
+        files=(
+            File(HBA_PATH, render_hba()),
+            SecretFile(PASSWORD_FILE, ("postgresSuperuserPassword",), _password_file),
+        ),
         port=PortBinding(PORT, settings.postgres_port, settings.bind_address),
         healthcheck=healthcheck(settings.postgres_database),
         volume_name=f"{settings.prefix}-pgdata",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 
+from tests.support.netns import Namespace
 from tests.support.ports import free_port
 
 PG_BINDIR = Path(os.environ.get("BO1_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
@@ -72,9 +73,18 @@ def _give_to_server_user(path: Path) -> None:
 
 @contextmanager
 def running_postgres(
-    workdir: Path, settings: Mapping[str, str] | None = None
+    workdir: Path,
+    settings: Mapping[str, str] | None = None,
+    *,
+    hba: str | None = None,
+    netns: Namespace | None = None,
 ) -> Iterator[PostgresServer]:
-    """Init a cluster in ``workdir`` and run it until the context exits."""
+    """Init a cluster in ``workdir`` and run it until the context exits.
+
+    ``hba``: a pg_hba.conf to run with (the stack's rendered one), instead of initdb's.
+    ``netns``: run inside that namespace, listening on every address there; clients
+    reach it at the namespace's address, never over loopback.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(workdir)
     password = secrets.token_urlsafe(24)
@@ -103,25 +113,37 @@ def running_postgres(
         **_as_server_user(),  # type: ignore[call-overload]
     )
     pwfile.unlink()
-    port = free_port()
+    port = 5432 if netns else free_port()  # a namespace is a host of its own
     args = {
         **FAST_SETTINGS,
         **(settings or {}),
         "port": str(port),
-        "listen_addresses": "127.0.0.1",
+        "listen_addresses": "*" if netns else "127.0.0.1",
         "unix_socket_directories": str(workdir),
     }
+    if hba is not None:
+        (workdir / "pg_hba.conf").write_text(hba)
+        args["hba_file"] = str(workdir / "pg_hba.conf")
+    argv = [str(PG_BINDIR / "postgres"), "-D", str(datadir)] + [
+        f"-c{k}={v}" for k, v in args.items()
+    ]
+    drop: dict[str, object] = _as_server_user()
+    if netns:  # ip netns exec needs root: drop to the server user inside it
+        argv = netns.run(
+            "setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", *argv
+        )
+        drop = {}
     logfile = workdir / "postgres.log"
     with logfile.open("wb") as log:
         proc = subprocess.Popen(
-            [str(PG_BINDIR / "postgres"), "-D", str(datadir)]
-            + [f"-c{k}={v}" for k, v in args.items()],
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=workdir,
-            **_as_server_user(),  # type: ignore[call-overload]
+            **drop,  # type: ignore[call-overload]
         )
-    server = PostgresServer("127.0.0.1", port, "postgres", password, datadir, logfile)
+    host = netns.ip if netns else "127.0.0.1"
+    server = PostgresServer(host, port, "postgres", password, datadir, logfile)
     try:
         _wait_ready(server, proc)
         yield server
@@ -144,7 +166,9 @@ def _wait_ready(server: PostgresServer, proc: subprocess.Popen[bytes], timeout: 
         try:
             psycopg.connect(server.dsn(), connect_timeout=2).close()
             return
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
+            if "no pg_hba.conf entry" in str(exc):
+                return  # up, and refusing this client by its address: some tests want that
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)

@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bootstrap import paths
+from tests.support.netns import Namespace
 from tests.support.ports import free_port
 
 if TYPE_CHECKING:
@@ -96,15 +97,19 @@ class RedisServer:
 class RedisProcess:
     """A started redis-server that a test can kill -9 and restart from the same dir."""
 
-    def __init__(self, server: RedisServer, binary: Binary = CORE) -> None:
+    def __init__(
+        self, server: RedisServer, binary: Binary = CORE, netns: Namespace | None = None
+    ) -> None:
         self.server = server
         self.binary = binary
+        self.netns = netns
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self.server.logfile.open("ab")
+        argv = [self.binary.path, str(self.server.conf)]
         self.proc = subprocess.Popen(
-            [self.binary.path, str(self.server.conf)],
+            self.netns.run(*argv) if self.netns else argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.server.dir,
@@ -135,19 +140,22 @@ def running_redis(
     password: str | None = None,
     username: str | None = None,
     binary: Binary = CORE,
+    netns: Namespace | None = None,
 ) -> Iterator[RedisProcess]:
+    """``netns``: run inside that namespace on the config's own port and bind lines (a host of
+    its own, like the container); clients reach it at the namespace's address."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = 6379 if netns else free_port()
+    bind = "" if netns else "bind 127.0.0.1\n"
     conf = workdir / "redis.conf"
     conf.write_text(
         conf_text
-        + f"\n# per-test-run overrides\nport {port}\nbind 127.0.0.1\ndir {workdir}\n"
+        + f"\n# per-test-run overrides\nport {port}\n{bind}dir {workdir}\n"
         + 'daemonize no\nlogfile ""\n'
     )
-    server = RedisServer(
-        "127.0.0.1", port, workdir, workdir / "redis.log", conf, password, username
-    )
-    process = RedisProcess(server, binary)
+    host = netns.ip if netns else "127.0.0.1"
+    server = RedisServer(host, port, workdir, workdir / "redis.log", conf, password, username)
+    process = RedisProcess(server, binary, netns)
     process.start()
     try:
         yield process
@@ -168,8 +176,13 @@ def _wait_ready(server: RedisServer, proc: subprocess.Popen[bytes], timeout: flo
             return
         except redis.BusyLoadingError:
             pass  # replaying the AOF after a restart
-        except redis.ConnectionError:
-            pass
+        except redis.ResponseError as exc:
+            if "DENIED" in str(exc):
+                return  # up, and refusing this client (protected mode): some tests want that
+            raise
+        except redis.ConnectionError as exc:
+            if "DENIED" in str(exc):
+                return  # up, and refusing this client (protected mode): some tests want that
         if time.monotonic() > deadline:
             raise TimeoutError(f"redis-server did not answer within {timeout} s")
         time.sleep(0.05)
@@ -177,7 +190,10 @@ def _wait_ready(server: RedisServer, proc: subprocess.Popen[bytes], timeout: flo
 
 @contextmanager
 def running_stack_redis(
-    workdir: Path, settings: StackSettings, passwords: dict[str, str]
+    workdir: Path,
+    settings: StackSettings,
+    passwords: dict[str, str],
+    netns: Namespace | None = None,
 ) -> Iterator[RedisProcess]:
     """redis-server started exactly as the stack's container: the rendered redis.conf and ACL file.
 
@@ -195,6 +211,11 @@ def running_stack_redis(
         settings, aclfile=str(acl), data_dir=str(workdir), module_dir=binary.module_dir or ""
     )
     with running_redis(
-        workdir, conf, password=passwords["redisOpsPassword"], username=OPS_USER, binary=binary
+        workdir,
+        conf,
+        password=passwords["redisOpsPassword"],
+        username=OPS_USER,
+        binary=binary,
+        netns=netns,
     ) as proc:
         yield proc

@@ -1,0 +1,82 @@
+"""Network namespaces: a "host" of its own for a server, reached over a veth pair.
+
+A client in the test's namespace reaches the server at the namespace's address,
+from its own veth address: never loopback, as a client through Docker's published
+port or from another machine arrives. Needs root (ip netns, from iproute2).
+
+Addresses come from 10.231.0.0/16, one /30 per namespace (the machine's own
+interfaces sit elsewhere: check with `ip -br addr`). Every namespace and link is
+removed on exit, whatever happens; leftovers of a killed run are swept first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+PREFIX = "bo1t"
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    host_ip: str  # the test's end of the veth pair: where clients come from
+    ip: str  # the namespace's end: where its servers listen
+
+    def run(self, *argv: str) -> list[str]:
+        """``argv`` to start a process inside the namespace."""
+        return ["ip", "netns", "exec", self.name, *argv]
+
+
+def available() -> str | None:
+    """None when namespaces can be made here, else why not."""
+    if os.geteuid() != 0:
+        return "network namespaces need root (ip netns)"
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else f"ip netns does not work here: {probe.stderr}"
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args], check=check, capture_output=True)
+
+
+def sweep() -> None:
+    """Remove the namespaces and links a killed run left behind."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if name.startswith(PREFIX):
+            _ip("netns", "del", name, check=False)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        link = line.split(":")[1].strip().split("@")[0]
+        if link.startswith(PREFIX):
+            _ip("link", "del", link, check=False)
+
+
+@contextmanager
+def namespace() -> Iterator[Namespace]:
+    n = next(_counter)
+    index = (os.getpid() % 200) * 64 + n  # distinct across concurrent runs, within /16
+    name = f"{PREFIX}{os.getpid()}n{n}"
+    outside, inside = f"{PREFIX}{index}a", f"{PREFIX}{index}b"
+    third, fourth = divmod(index * 4, 256)  # the /30's network address
+    host_ip, ip = f"10.231.{third}.{fourth + 1}", f"10.231.{third}.{fourth + 2}"
+    try:
+        _ip("netns", "add", name)
+        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        _ip("link", "set", inside, "netns", name)
+        _ip("addr", "add", f"{host_ip}/30", "dev", outside)
+        _ip("link", "set", outside, "up")
+        _ip("-n", name, "addr", "add", f"{ip}/30", "dev", inside)
+        _ip("-n", name, "link", "set", inside, "up")
+        _ip("-n", name, "link", "set", "lo", "up")
+        yield Namespace(name, host_ip, ip)
+    finally:
+        _ip("netns", "del", name, check=False)  # takes the inside end with it
+        _ip("link", "del", outside, check=False)
