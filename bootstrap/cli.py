@@ -65,6 +65,16 @@ def wait_option(default: float = 0.0) -> Options:
     return add
 
 
+def remote_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--docker-host",
+        default=os.environ.get("DOCKER_HOST", ""),
+        help="the stack's Docker host (default: $DOCKER_HOST): ssh://[USER@]HOST reaches its"
+        " published ports through an ssh tunnel (options: $BO1_DOCKER_SSH_OPTS, a JSON list),"
+        " tcp://HOST connects to HOST; unset: this machine",
+    )
+
+
 def migrations_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--migrations-dir",
@@ -240,15 +250,15 @@ VERBS = (
     Verb(("bootstrap",), "wait, migrate, seed personas, set passwords, write the env file",
          "Bring a stack's fresh containers to a ready data layer. Idempotent. Secrets come"
          " from the BO1_* variables of secrets/catalogue.toml, never from argv.",
-         (PG, REDIS, wait_option(60.0), MIGRATIONS, stack_options, bootstrap_options),
-         bootstrap),
+         (PG, REDIS, wait_option(60.0), remote_option, MIGRATIONS, stack_options,
+          bootstrap_options), bootstrap),
     Verb(("verify",), "check the data layer end to end; non-zero on any failure",
          "Check schema, row-level security, personas, migrations, Redis settings and the"
          " app's own logins against the stack; print a table; exit 1 on any failure.",
-         (PG, REDIS, WAIT, MIGRATIONS, stack_options), verify),
+         (PG, REDIS, WAIT, remote_option, MIGRATIONS, stack_options), verify),
     Verb(("status",), "one screen: migrations, personas, Redis memory",
          "Show where the data layer stands: migrations, personas and Redis memory.",
-         (PG, REDIS, WAIT, MIGRATIONS), status),
+         (PG, REDIS, WAIT, remote_option, MIGRATIONS), status),
     Verb(("redis-cleanup",), "cron-ready Redis hygiene: TTLs, stale keys, orphans, memory",
          "One SCAN pass that gives keys their TTL and deletes stale and orphaned ones."
          " Exit 0: clean; 1: memory at or above 80% of maxmemory; 2: an error.",

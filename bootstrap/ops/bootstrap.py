@@ -14,7 +14,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 
@@ -22,13 +21,16 @@ from bootstrap import paths
 from bootstrap.appenv import env_file
 from bootstrap.appenv import model as app_env
 from bootstrap.errors import AuthenticationFailed, UsageError
-from bootstrap.migrate.files import discover, resolve_dir
+from bootstrap.migrate.files import Migration, discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
 from bootstrap.personas import catalogue as persona_catalogue
 from bootstrap.personas import seed
+from bootstrap.personas.catalogue import Persona
+from bootstrap.personas.seed import SeedPlan
 from bootstrap.postgres import roles, scram
-from bootstrap.postgres.connect import connect_superuser
+from bootstrap.postgres.connect import connect_superuser, target
 from bootstrap.redisdb import connect as redis_connect
+from bootstrap.remote.reach import address_of, reach, url_at
 from bootstrap.stack_secrets import catalogue as secret_catalogue
 from bootstrap.stack_secrets import inputs as secret_inputs
 
@@ -54,10 +56,12 @@ def app_settings(raw: str) -> dict[str, str]:
     return settings
 
 
-def connect_rekeying(dsn: str, password: str, wait: float) -> psycopg.Connection:
+def connect_rekeying(
+    dsn: str, password: str, wait: float, at: tuple[str, int]
+) -> psycopg.Connection:
     """The superuser with the stack's current password; re-keyed over the socket if rotated."""
     try:
-        return connect_superuser(dsn, wait=wait, password=password)
+        return connect_superuser(dsn, wait=wait, password=password, at=at)
     except AuthenticationFailed:
         local_psql = os.environ.get(LOCAL_PSQL_ENV, "")
         if not local_psql:
@@ -65,7 +69,7 @@ def connect_rekeying(dsn: str, password: str, wait: float) -> psycopg.Connection
     # The volume was initialized with an older password: set the new one locally, then retry.
     roles.rekey_superuser_locally(local_psql, password)
     print("Postgres superuser: password re-keyed over the local socket")
-    return connect_superuser(dsn, wait=0, password=password)
+    return connect_superuser(dsn, wait=0, password=password, at=at)
 
 
 def bootstrap(args: argparse.Namespace) -> int:
@@ -81,19 +85,16 @@ def bootstrap(args: argparse.Namespace) -> int:
         Path(args.personas_file) if args.personas_file else paths.PERSONAS_FILE
     )
 
-    conn = connect_rekeying(args.dsn, secrets["postgresSuperuserPassword"], args.wait)
-    redis_connect.connect(redis_url, wait=args.wait).close()
-    with conn:
-        applied = Migrator(conn, migrations, say=lambda line: print(f"  {line}")).up()
-        version = max((m.version for m in migrations), default=0)
-        print(f"Migrations: {len(applied)} applied; database at version {version}.")
-        plan = seed.apply(conn, personas)
-        print(plan.summary())
-        states = roles.sync_passwords(
-            conn, {role: secrets[key] for role, key in roles.ROLE_SECRETS.items()}
+    # Targets as the Docker host publishes them; the env file names these, not a tunnel's end.
+    pg_at, redis_at = target(args.dsn), address_of(redis_url, 6379)
+    with reach(args.docker_host, [pg_at, redis_at]) as here:
+        redis_connect.connect(url_at(redis_url, here[redis_at]), wait=args.wait).close()
+        conn = connect_rekeying(
+            args.dsn, secrets["postgresSuperuserPassword"], args.wait, here[pg_at]
         )
-        print("Role passwords: " + ", ".join(f"{r} {s}" for r, s in states.items()) + ".")
-        endpoints = _endpoints(conn, redis_url)
+        result = _bootstrap_database(conn, migrations, personas, secrets)
+    applied, plan, states, database = result
+    endpoints = app_env.Endpoints(_tcp_host(pg_at[0]), pg_at[1], database, *redis_at)
     changes = len(applied) + plan.changes + sum(s == "set" for s in states.values())
     path = env_file_path(args)
     values = app_env.render(secrets, endpoints, overrides)
@@ -112,15 +113,24 @@ def bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
-def _endpoints(conn: psycopg.Connection, redis_url: str) -> app_env.Endpoints:
-    redis_at = urlsplit(redis_url)
-    return app_env.Endpoints(
-        postgres_host=_tcp_host(conn.info.host),
-        postgres_port=conn.info.port,
-        database=conn.info.dbname,
-        redis_host=redis_at.hostname or "127.0.0.1",
-        redis_port=redis_at.port or 6379,
-    )
+def _bootstrap_database(
+    conn: psycopg.Connection,
+    migrations: list[Migration],
+    personas: list[Persona],
+    secrets: dict[str, str],
+) -> tuple[list[Migration], SeedPlan, dict[str, str], str]:
+    """Migrate, seed, set role passwords; returns what changed and the database's name."""
+    with conn:
+        applied = Migrator(conn, migrations, say=lambda line: print(f"  {line}")).up()
+        version = max((m.version for m in migrations), default=0)
+        print(f"Migrations: {len(applied)} applied; database at version {version}.")
+        plan = seed.apply(conn, personas)
+        print(plan.summary())
+        states = roles.sync_passwords(
+            conn, {role: secrets[key] for role, key in roles.ROLE_SECRETS.items()}
+        )
+        print("Role passwords: " + ", ".join(f"{r} {s}" for r, s in states.items()) + ".")
+        return applied, plan, states, conn.info.dbname
 
 
 def _tcp_host(host: str) -> str:

@@ -7,11 +7,12 @@ import argparse
 import redis
 
 from bootstrap.errors import ConnectionFailed
-from bootstrap.migrate.files import discover, resolve_dir
+from bootstrap.migrate.files import Migration, discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
-from bootstrap.postgres.connect import connect_superuser
+from bootstrap.postgres.connect import connect_superuser, target
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.releases import MODULE_NAMES
+from bootstrap.remote.reach import address_of, reach, url_at
 
 
 def _mb(n: int) -> str:
@@ -21,14 +22,28 @@ def _mb(n: int) -> str:
 def stack_status(args: argparse.Namespace) -> int:
     migrations = discover(resolve_dir(args.migrations_dir))
     redis_url = redis_connect.resolve_url(args.redis_url)
-    with connect_superuser(args.dsn, wait=args.wait) as conn:
+    pg_at, redis_at = target(args.dsn), address_of(redis_url, 6379)
+    with reach(args.docker_host, [pg_at, redis_at]) as here:
+        reached = (here[pg_at], url_at(redis_url, here[redis_at]))
+        return _show(args, migrations, redis_url, pg_at, reached)
+
+
+def _show(
+    args: argparse.Namespace,
+    migrations: list[Migration],
+    redis_url: str,
+    pg_at: tuple[str, int],
+    reached: tuple[tuple[str, int], str],
+) -> int:
+    """The screen; ``pg_at`` and ``redis_url`` as published, ``reached`` where to connect."""
+    with connect_superuser(args.dsn, wait=args.wait, at=reached[0]) as conn:
         rows = Migrator(conn, migrations, say=lambda _: None).status()
         counts = conn.execute(
             "SELECT count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE NOT is_active)"
             " FROM personas"
         ).fetchone()
-        where = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
-    with redis_connect.connect(redis_url, wait=args.wait) as r:
+        where = f"{pg_at[0]}:{pg_at[1]}/{conn.info.dbname}"
+    with redis_connect.connect(reached[1], wait=args.wait) as r:
         try:
             memory = r.info("memory")
             persistence = r.info("persistence")

@@ -23,12 +23,13 @@ from bootstrap.errors import Bo1Error, ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
 from bootstrap.ops.bootstrap import env_file_path
-from bootstrap.postgres.connect import connect, connect_superuser
+from bootstrap.postgres.connect import connect, connect_superuser, target
 from bootstrap.postgres.tenancy import APP_ROLE, POLICIES
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.keys import FAMILIES
 from bootstrap.redisdb.releases import MODULE_NAMES
 from bootstrap.redisdb.sizes import redis_bytes
+from bootstrap.remote.reach import address_of, reach, url_at
 from bootstrap.stack import stack_settings
 
 if TYPE_CHECKING:
@@ -249,7 +250,24 @@ def verify(args: argparse.Namespace) -> int:
     settings = stack_settings(args.stack)
     env = env_file.read(env_file_path(args))
     ops_url = redis_connect.resolve_url(args.redis_url)
-    with connect_superuser(args.dsn, wait=args.wait) as conn:
+    database_url, app_redis_url = env.get("DATABASE_URL", ""), env.get("REDIS_URL", "")
+    # Every address as the Docker host publishes it; reach() says where to connect from here.
+    pg_at, ops_at = target(args.dsn), address_of(ops_url, 6379)
+    app_at = [address_of(u, port) for u, port in ((database_url, 5432), (app_redis_url, 6379)) if u]
+    with reach(args.docker_host, [pg_at, ops_at, *app_at]) as here:
+        checks = _checks(args, settings, here[pg_at], url_at(ops_url, here[ops_at]))
+        checks += app_checks(
+            database_url and url_at(database_url, here[address_of(database_url, 5432)]),
+            app_redis_url and url_at(app_redis_url, here[address_of(app_redis_url, 6379)]),
+        )
+    print(render_table(checks))
+    return 1 if any(not c.ok for c in checks) else 0
+
+
+def _checks(
+    args: argparse.Namespace, settings: StackSettings, pg_at: tuple[str, int], ops_url: str
+) -> list[Check]:
+    with connect_superuser(args.dsn, wait=args.wait, at=pg_at) as conn:
         checks = postgres_checks(conn, args.migrations_dir)
     with redis_connect.connect(ops_url, wait=args.wait) as ops:
         try:
@@ -260,9 +278,7 @@ def verify(args: argparse.Namespace) -> int:
                 f"the Redis user cannot read the config ({exc}); use bo1_ops"
             ) from None
     checks.append(anonymous_redis_check(ops_url))
-    checks += app_checks(env.get("DATABASE_URL", ""), env.get("REDIS_URL", ""))
-    print(render_table(checks))
-    return 1 if any(not c.ok for c in checks) else 0
+    return checks
 
 
 def render_table(checks: list[Check]) -> str:

@@ -35,6 +35,17 @@ def conn_params(dsn: str) -> dict[str, str]:
         raise UsageError(f"invalid --dsn: {mask_password(str(exc))}") from None
 
 
+def target(dsn: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """(host, port) the way libpq fills them: --dsn, then PGHOST/PGPORT, then its defaults."""
+    params = conn_params(dsn)
+    host = params.get("host") or env.get("PGHOST") or "/var/run/postgresql"
+    port = params.get("port") or env.get("PGPORT") or "5432"
+    try:
+        return host, int(port)
+    except ValueError:
+        raise UsageError(f"invalid port {port!r} (--dsn or PGPORT): use a number") from None
+
+
 def describe_target(dsn: str, env: Mapping[str, str] = os.environ) -> str:
     """``host:port/dbname as user``, filling gaps the way libpq does, never the password."""
     params = conn_params(dsn)
@@ -123,7 +134,17 @@ def superuser_login(dsn: str, password: str | None = None) -> dict[str, str]:
 
 
 def connect_superuser(
-    dsn: str = "", *, wait: float = 0.0, password: str | None = None
+    dsn: str = "",
+    *,
+    wait: float = 0.0,
+    password: str | None = None,
+    at: tuple[str, int] | None = None,
 ) -> psycopg.Connection:
-    """The superuser connection of migrate, seed, bootstrap, verify and status."""
-    return connect(dsn, wait=wait, overrides=superuser_login(dsn, password))
+    """The superuser connection of migrate, seed, bootstrap, verify and status.
+
+    ``at`` replaces host and port (the local end of a tunnel to a remote Docker host).
+    """
+    overrides = superuser_login(dsn, password)
+    if at is not None:
+        overrides |= {"host": at[0], "port": str(at[1])}
+    return connect(dsn, wait=wait, overrides=overrides)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,15 @@ class Namespace:
     def run(self, *argv: str) -> list[str]:
         """``argv`` to start a process inside the namespace."""
         return ["ip", "netns", "exec", self.name, *argv]
+
+    def wait_listening(self, port: int, host: str = "127.0.0.1", timeout: float = 30) -> None:
+        """Until something accepts TCP at ``host:port`` inside the namespace (its loopback)."""
+        probe = self.run("bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}")
+        deadline = time.monotonic() + timeout
+        while subprocess.run(probe, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} in {self.name}")
+            time.sleep(0.1)
 
 
 def available() -> str | None:

@@ -78,12 +78,15 @@ def running_postgres(
     *,
     hba: str | None = None,
     netns: Namespace | None = None,
+    loopback_only: bool = False,
 ) -> Iterator[PostgresServer]:
     """Init a cluster in ``workdir`` and run it until the context exits.
 
     ``hba``: a pg_hba.conf to run with (the stack's rendered one), instead of initdb's.
     ``netns``: run inside that namespace, listening on every address there; clients
-    reach it at the namespace's address, never over loopback.
+    reach it at the namespace's address, never over loopback. With ``loopback_only``
+    it listens on the namespace's own loopback only, as a port published on a remote
+    Docker host's 127.0.0.1: nothing outside reaches it but a tunnel.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(workdir)
@@ -118,7 +121,7 @@ def running_postgres(
         **FAST_SETTINGS,
         **(settings or {}),
         "port": str(port),
-        "listen_addresses": "*" if netns else "127.0.0.1",
+        "listen_addresses": "*" if netns and not loopback_only else "127.0.0.1",
         "unix_socket_directories": str(workdir),
     }
     if hba is not None:
@@ -142,10 +145,13 @@ def running_postgres(
             cwd=workdir,
             **drop,  # type: ignore[call-overload]
         )
-    host = netns.ip if netns else "127.0.0.1"
+    host = netns.ip if netns and not loopback_only else "127.0.0.1"
     server = PostgresServer(host, port, "postgres", password, datadir, logfile)
     try:
-        _wait_ready(server, proc)
+        if netns and loopback_only:
+            netns.wait_listening(port)
+        else:
+            _wait_ready(server, proc)
         yield server
     finally:
         proc.send_signal(signal.SIGINT)  # fast shutdown: abort clients, checkpoint, exit

@@ -98,11 +98,16 @@ class RedisProcess:
     """A started redis-server that a test can kill -9 and restart from the same dir."""
 
     def __init__(
-        self, server: RedisServer, binary: Binary = CORE, netns: Namespace | None = None
+        self,
+        server: RedisServer,
+        binary: Binary = CORE,
+        netns: Namespace | None = None,
+        loopback_only: bool = False,
     ) -> None:
         self.server = server
         self.binary = binary
         self.netns = netns
+        self.loopback_only = loopback_only
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -116,7 +121,10 @@ class RedisProcess:
             env=self.binary.env,
         )
         log.close()
-        _wait_ready(self.server, self.proc)
+        if self.netns and self.loopback_only:
+            self.netns.wait_listening(self.server.port)
+        else:
+            _wait_ready(self.server, self.proc)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -141,21 +149,23 @@ def running_redis(
     username: str | None = None,
     binary: Binary = CORE,
     netns: Namespace | None = None,
+    loopback_only: bool = False,
 ) -> Iterator[RedisProcess]:
     """``netns``: run inside that namespace on the config's own port and bind lines (a host of
-    its own, like the container); clients reach it at the namespace's address."""
+    its own, like the container); clients reach it at the namespace's address. With
+    ``loopback_only``, on the namespace's loopback only: reachable through a tunnel."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = 6379 if netns else free_port()
-    bind = "" if netns else "bind 127.0.0.1\n"
+    bind = "" if netns and not loopback_only else "bind 127.0.0.1\n"
     conf = workdir / "redis.conf"
     conf.write_text(
         conf_text
         + f"\n# per-test-run overrides\nport {port}\n{bind}dir {workdir}\n"
         + 'daemonize no\nlogfile ""\n'
     )
-    host = netns.ip if netns else "127.0.0.1"
+    host = netns.ip if netns and not loopback_only else "127.0.0.1"
     server = RedisServer(host, port, workdir, workdir / "redis.log", conf, password, username)
-    process = RedisProcess(server, binary, netns)
+    process = RedisProcess(server, binary, netns, loopback_only)
     process.start()
     try:
         yield process
@@ -194,6 +204,7 @@ def running_stack_redis(
     settings: StackSettings,
     passwords: dict[str, str],
     netns: Namespace | None = None,
+    loopback_only: bool = False,
 ) -> Iterator[RedisProcess]:
     """redis-server started exactly as the stack's container: the rendered redis.conf and ACL file.
 
@@ -217,5 +228,6 @@ def running_stack_redis(
         username=OPS_USER,
         binary=binary,
         netns=netns,
+        loopback_only=loopback_only,
     ) as proc:
         yield proc
