@@ -8,12 +8,14 @@ an unknown ``docker:*`` key stops the run, like an unknown ``bo1-infra:*`` key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
+
+from bootstrap.errors import Bo1Error
+from bootstrap.remote.route import string_list
 
 # The provider's configuration keys (pulumi-docker 5.x), and which carry secrets.
 PLAIN = ("host", "sshOpts", "certPath", "caMaterial", "certMaterial", "context",
@@ -67,9 +69,6 @@ def _string_list(raw: str | None, key: str) -> list[str]:
     if raw is None:
         return []
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise pulumi.RunError(f"{key} must be a list of strings, such as ['-i', '~/.ssh/deploy']")
-    return value
+        return string_list(raw, key)
+    except Bo1Error as exc:
+        raise pulumi.RunError(exc.message) from None

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
-from bootstrap.errors import UsageError
-from bootstrap.remote.route import Address, direct, parse
+from bootstrap.remote.route import Address, direct, parse, string_list
 from bootstrap.remote.tunnel import ssh_tunnel
 
 SSH_OPTS_ENV = "BO1_DOCKER_SSH_OPTS"
@@ -17,15 +15,7 @@ SSH_OPTS_ENV = "BO1_DOCKER_SSH_OPTS"
 
 def ssh_opts_from_env() -> list[str]:
     raw = os.environ.get(SSH_OPTS_ENV, "")
-    if not raw.strip():
-        return []
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f'{SSH_OPTS_ENV} must be a JSON list of strings, such as ["-i", "key"]')
-    return value
+    return string_list(raw, SSH_OPTS_ENV) if raw.strip() else []
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -71,3 +72,14 @@ def direct(docker_host: DockerHost, target: Address) -> Address:
             f" {docker_host.host} that this machine reaches, or use an ssh:// docker:host"
         )
     return target
+
+
+def string_list(raw: str, what: str) -> list[str]:
+    """A JSON list of strings (ssh options), or a UsageError naming ``what``."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f'{what} must be a JSON list of strings, such as ["-i", "~/.ssh/key"]')
+    return value
