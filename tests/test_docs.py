@@ -126,3 +126,14 @@ def test_every_catalogue_secret_and_app_variable_is_in_the_environment_doc() -> 
         assert f"| `{var.name}` |" in text
     for spec in load().secrets:
         assert f"| `{spec.env}` |" in text
+
+
+def test_every_pulumi_command_in_the_docs_works_in_a_fresh_shell() -> None:
+    """A bare `pulumi ...` acts on whatever backend and stack the shell has: the docs use
+    scripts/pulumi.sh (or up.sh), which set this project's."""
+    import re
+
+    for path in [paths.ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", path.read_text(), re.S)
+        for line in "\n".join(blocks).splitlines():
+            assert not re.match(r"\s*(\w+=\S+\s+)*pulumi\s", line), (path.name, line)

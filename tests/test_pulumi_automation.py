@@ -1,4 +1,5 @@
-"""A real `pulumi up`, a second `up` that changes nothing, and `pulumi destroy`, via the Automation API.
+"""A real `pulumi up`, a second `up` and a refresh that change nothing, and `pulumi destroy`
+(the volumes kept with protectData), via the Automation API: scripts/e2e.sh's run, in pytest.
 
 Needs the `pulumi` CLI and a Docker daemon, so it skips where either is missing
 (as on the CI machines, which have neither). It uses its own throwaway stack,
@@ -73,6 +74,10 @@ def stack(tmp_path: Path) -> Iterator[object]:
             "bo1-infra:postgresPort": auto.ConfigValue(str(free_port())),
             "bo1-infra:redisPort": auto.ConfigValue(str(free_port())),
             "bo1-infra:postgresSharedBuffers": auto.ConfigValue("128MB"),
+            "bo1-infra:protectData": auto.ConfigValue("true"),
+            # Not dev: the application's API keys are required, as in staging and prod.
+            "bo1-infra:anthropicApiKey": auto.ConfigValue("itest-anthropic-key", secret=True),
+            "bo1-infra:voyageApiKey": auto.ConfigValue("itest-voyage-key", secret=True),
         }
     )
     try:
@@ -80,6 +85,8 @@ def stack(tmp_path: Path) -> Iterator[object]:
     finally:
         s.destroy(on_output=lambda _: None)
         s.workspace.remove_stack(name)
+        for volume in (f"bo1-{name}-pgdata", f"bo1-{name}-redisdata"):
+            subprocess.run(["docker", "volume", "rm", "-f", volume], capture_output=True)
 
 
 def test_up_again_changes_nothing_and_destroy_removes_everything(stack: object) -> None:
@@ -100,8 +107,14 @@ def test_up_again_changes_nothing_and_destroy_removes_everything(stack: object) 
     second = stack.up(on_output=lambda _: None)
     changes = second.summary.resource_changes or {}
     assert set(changes) == {"same"}, json.dumps(changes)
+    stack.refresh(on_output=lambda _: None)
+    after_refresh = stack.preview(on_output=lambda _: None).change_summary
+    assert set(after_refresh) == {"same"}, json.dumps(after_refresh)
 
     stack.destroy(on_output=lambda _: None)
+    for volume in (outputs["postgresVolume"].value, outputs["redisVolume"].value):
+        kept = subprocess.run(["docker", "volume", "inspect", volume], capture_output=True)
+        assert kept.returncode == 0, f"protectData: {volume} must survive destroy"
     left = subprocess.run(
         ["docker", "ps", "-a", "--filter", f"name={outputs['postgresContainer'].value}", "-q"],
         capture_output=True,

@@ -152,3 +152,22 @@ def test_the_pulumi_wrapper_refuses_an_unknown_stack(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "bo1-infra pulumi: no stack file Pulumi.qa.yaml; stacks here: dev prod staging"
     ]
+
+
+def test_every_script_parses() -> None:
+    for script in sorted((ROOT / "scripts").glob("*.sh")):
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, (script.name, result.stderr)
+
+
+def test_e2e_stops_at_once_without_the_tools(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "e2e.sh"), "dev"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "the Pulumi CLI is not installed" in result.stderr
+    assert "e2e dev: FAILED: pulumi up" in result.stderr

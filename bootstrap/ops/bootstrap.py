@@ -105,7 +105,7 @@ def bootstrap(args: argparse.Namespace) -> int:
         print(
             f"bo1-infra: warning: {spec.env} is not set for stack {args.stack}, so the app's"
             f" env file leaves it empty; set it with `bash scripts/pulumi.sh {args.stack}"
-            f" config set --secret {spec.key}`, then `pulumi up` again",
+            f" config set --secret {spec.key}`, then `bash scripts/up.sh {args.stack}` again",
             file=sys.stderr,
         )
     verdict = f"{changes} change(s)" if changes else "nothing changed"

@@ -28,7 +28,7 @@ def render_env_doc() -> str:
         "`bo1-infra bootstrap` writes these variables to `secrets/.env.<stack>` (mode 0600,",
         "gitignored, written atomically), and the Pulumi program exports the same values",
         "as the secret stack output `appEnv`. Plain settings can be changed per stack with",
-        "`pulumi config set --path 'bo1-infra:appSettings.NAME' VALUE`.",
+        "`bash scripts/pulumi.sh STACK config set --path 'bo1-infra:appSettings.NAME' VALUE`.",
         "",
         "The list follows what Board of One itself reads (its `bo1/config.py` at the",
         "Week 3.5 report, and `REDIS_URL` for its LangGraph checkpointer); a variable",
