@@ -59,3 +59,7 @@ class LockTimeout(Bo1Error):
 
 class PersonaFileError(Bo1Error):
     """The persona data file is unreadable, not JSON, or fails validation."""
+
+
+class TenancyError(Bo1Error):
+    """A tenant scope used in a way that would let the tenant outlive its transaction."""

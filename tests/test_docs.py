@@ -70,6 +70,25 @@ def test_schema_doc_grants_match(schema_doc: str, db_conn: psycopg.Connection) -
         (r[0], r[1], frozenset(p.strip() for p in r[2].split(","))) for r in rows if len(r) == 3
     }
     assert documented == actual
+    # Column privileges the role has without the table-wide one.
+    columns = {
+        (r[0], r[1], r[2], frozenset(r[3]))
+        for r in db_conn.execute(
+            "SELECT c.grantee, c.table_name, c.privilege_type, array_agg(c.column_name::text)"
+            " FROM information_schema.column_privileges c"
+            " WHERE c.table_schema = 'public' AND c.grantee IN ('bo1_app', 'bo1_service')"
+            " AND NOT EXISTS (SELECT 1 FROM information_schema.role_table_grants t"
+            "   WHERE t.grantee = c.grantee AND t.table_schema = c.table_schema"
+            "   AND t.table_name = c.table_name AND t.privilege_type = c.privilege_type)"
+            " GROUP BY 1, 2, 3"
+        )
+    }
+    documented_columns = {
+        (r[0], r[1], r[2], frozenset(c.strip() for c in r[3].split(",")))
+        for r in rows
+        if len(r) == 4 and r[2] in ("SELECT", "INSERT", "UPDATE", "DELETE")
+    }
+    assert documented_columns == columns
 
 
 def test_deploying_doc_lists_every_setting_with_its_default() -> None:

@@ -392,16 +392,17 @@ def test_a_database_migrated_by_an_older_release_upgrades_cleanly(
     as_an_older_release_left_it(pg_server, empty_db)
     with psycopg.connect(pg_server.dsn(empty_db)) as conn:
         before = conn.execute("SELECT * FROM schema_migrations ORDER BY version").fetchall()
+    later = len(discover(MIGRATIONS_DIR)) - 3
     status = run_cli("migrate", "status", env=pg_env)
-    assert "3 applied, 1 pending" in status.stdout  # the runner reads the old name
+    assert f"3 applied, {later} pending" in status.stdout  # the runner reads the old name
     up = run_cli("migrate", "up", env=pg_env)
     assert up.returncode == 0, up.stderr
-    assert "Applied 1 migration(s)" in up.stdout
+    assert f"Applied {later} migration(s)" in up.stdout
     assert table_names(pg_server, empty_db) >= {"bo1_schema_migrations"}
     assert "schema_migrations" not in table_names(pg_server, empty_db)
     with psycopg.connect(pg_server.dsn(empty_db)) as conn:
         after = conn.execute("SELECT * FROM bo1_schema_migrations ORDER BY version").fetchall()
-    assert after[:3] == before and [row[0] for row in after] == [1, 2, 3, 4]
+    assert after[:3] == before and [row[0] for row in after] == list(range(1, 4 + later))
     assert "Nothing to migrate" in run_cli("migrate", "up", env=pg_env).stdout
 
 

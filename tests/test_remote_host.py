@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from bootstrap.appenv.env_file import read as read_env
+from bootstrap.migrate.files import discover
+from bootstrap.paths import MIGRATIONS_DIR
 from bootstrap.remote.route import DockerHost, parse
 from bootstrap.remote.tunnel import ssh_argv
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
@@ -119,7 +121,7 @@ def test_bootstrap_reaches_a_remote_host_through_an_ssh_tunnel(
         env=remote.hook_env(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "Migrations: 4 applied" in result.stdout
+    assert f"Migrations: {len(discover(MIGRATIONS_DIR))} applied" in result.stdout
     # The env file names the services as the Docker host publishes them, not the tunnel.
     values = read_env(env_file)
     assert "@127.0.0.1:5432/postgres" in values["DATABASE_URL"]

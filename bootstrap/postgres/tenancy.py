@@ -33,7 +33,23 @@ POLICIES = {
 
 @contextmanager
 def tenant_transaction(conn: psycopg.Connection, user_id: str) -> Iterator[psycopg.Connection]:
-    """Run the block in one transaction acting as tenant ``user_id``."""
+    """Run the block in one transaction of its own, acting as tenant ``user_id``.
+
+    The block must own the whole transaction: the tenant is transaction-local, so on
+    a connection already inside a transaction (psycopg's default autocommit=False
+    opens one with the first statement) it would outlive the block, and the block's
+    writes would not be committed when it ends. That, and nesting, are refused.
+    """
+    from psycopg import pq
+
+    from bootstrap.errors import TenancyError
+
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        raise TenancyError(
+            "tenant_transaction needs a connection outside any transaction (the tenant would"
+            " outlive the block): commit or roll back first, use an autocommit connection,"
+            " and do not nest tenant blocks"
+        )
     with conn.transaction():
         conn.execute("SELECT set_config(%s, %s, true)", [TENANT_SETTING, user_id])
         yield conn
