@@ -131,7 +131,7 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     verified = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "FAIL" not in verified.stdout
-    assert "13 of 13 checks passed." in verified.stdout
+    assert "14 of 14 checks passed." in verified.stdout
     assert "ReJSON, search loaded (line 8.8)" in verified.stdout
 
     before = (env_file.stat().st_ino, env_file.stat().st_mtime_ns)
@@ -461,6 +461,8 @@ def test_verify_fails_loudly_when_something_is_wrong(
     with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
         conn.execute("ALTER TABLE votes NO FORCE ROW LEVEL SECURITY")
         conn.execute("UPDATE personas SET is_active = false WHERE code = 'devils_advocate'")
+        # What bo1_app may do to itself: a setting every new app connection would inherit.
+        conn.execute("ALTER ROLE bo1_app IN DATABASE " + database + " SET statement_timeout = 0")
     # A Redis that drifted from the stack file: 512mb and allkeys-lfu where dev says 256mb, LRU.
     drifted = from_config(
         "dev",
@@ -475,9 +477,12 @@ def test_verify_fails_loudly_when_something_is_wrong(
     failed = {
         line.split("  ")[0].strip() for line in result.stdout.splitlines() if " FAIL " in line
     }
-    assert failed == {"row-level security", "personas", "redis maxmemory", "redis eviction"}, (
-        result.stdout
-    )
+    with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
+        conn.execute("ALTER ROLE bo1_app IN DATABASE " + database + " RESET ALL")
+    assert failed == {
+        "row-level security", "personas", "role settings", "redis maxmemory", "redis eviction"
+    }, result.stdout  # fmt: skip
+    assert "bo1_app: statement_timeout=0" in result.stdout
     assert "not enforced: votes.votes_user_isolation" in result.stdout
     assert "44 active" in result.stdout
     assert "536870912 bytes (want 268435456: 256mb)" in result.stdout

@@ -95,7 +95,10 @@ def test_the_app_logs_in_with_a_password_only_and_is_confined(
                 app.set(key, "v")
         for command in (("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "maxmemory"), ("KEYS", "*"),
                         ("SHUTDOWN",), ("ACL", "LIST"), ("REPLICAOF", "NO", "ONE"), ("MONITOR",), ("INFO",), ("MIGRATE", "h", "1",
-                        "k", "0", "1"), ("CLIENT", "KILL", "ID", "1"), ("SAVE",)):  # fmt: skip
+                        "k", "0", "1"), ("CLIENT", "KILL", "ID", "1"), ("SAVE",),
+                        ("EVAL", "return 1", "0"), ("FUNCTION", "FLUSH"), ("SCRIPT", "FLUSH"),
+                        ("SELECT", "1"), ("RANDOMKEY",), ("PUBSUB", "CHANNELS"),
+                        ("CLIENT", "TRACKING", "ON", "BCAST")):  # fmt: skip
             with pytest.raises(redis_py.exceptions.NoPermissionError):
                 app.execute_command(*command)
         app.execute_command("MODULE", "LIST")  # redisvl asks which modules are loaded
@@ -112,10 +115,13 @@ def test_ops_user_reads_config_but_cannot_change_it(
     _, proc = stack_redis
     with proc.server.client() as ops:
         assert list(ops.scan_iter(count=10)) is not None
-        with pytest.raises(redis_py.exceptions.NoPermissionError):
-            ops.config_set("maxmemory", "1gb")
-        with pytest.raises(redis_py.exceptions.NoPermissionError):
-            ops.flushall()
+        assert ops.config_get("maxmemory") and ops.info("memory") and ops.dbsize() >= 0
+        for command in (("CONFIG", "SET", "maxmemory", "1gb"), ("FLUSHALL",),
+                        ("REPLICAOF", "10.0.0.1", "6379"), ("MONITOR",),
+                        ("MIGRATE", "10.0.0.1", "6379", "k", "0", "1"), ("FUNCTION", "FLUSH"),
+                        ("ACL", "SETUSER", "x")):  # fmt: skip
+            with pytest.raises(redis_py.exceptions.NoPermissionError):
+                ops.execute_command(*command)
 
 
 def test_wrong_password_is_refused(stack_redis: tuple[StackSettings, RedisProcess]) -> None:

@@ -292,3 +292,24 @@ def test_what_a_reused_connection_carries_into_the_next_transaction(
         assert app.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
         with pytest.raises(psycopg.errors.UndefinedTable):
             app.execute("SELECT * FROM scratch")
+
+
+# What bo1_app can still do to availability (accepted and watched; SECURITY.md) ------------
+
+
+def test_what_the_app_can_still_do_to_availability(
+    pg_server: PostgresServer, db: str, role_passwords: dict[str, str]
+) -> None:
+    with connect_as(pg_server, db, APP_ROLE, role_passwords) as app:
+        # A setting of its own role, for every later connection (verify reports it).
+        app.execute(f"ALTER ROLE bo1_app IN DATABASE {db} SET work_mem = '64kB'")
+        # A table lock that stalls every other writer until its transaction ends.
+        with app.transaction():
+            app.execute("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+    with psycopg.connect(pg_server.dsn(db), autocommit=True) as su:
+        rows = su.execute(
+            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+            " WHERE r.rolname = 'bo1_app'"
+        ).fetchone()
+        su.execute(f"ALTER ROLE bo1_app IN DATABASE {db} RESET ALL")
+    assert rows == (1,)

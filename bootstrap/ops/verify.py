@@ -24,7 +24,7 @@ from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
 from bootstrap.ops.bootstrap import env_file_path
 from bootstrap.postgres.connect import connect, connect_superuser, target
-from bootstrap.postgres.tenancy import APP_ROLE, POLICIES
+from bootstrap.postgres.tenancy import APP_ROLE, POLICIES, SERVICE_ROLE
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.keys import FAMILIES
 from bootstrap.redisdb.releases import MODULE_NAMES
@@ -114,7 +114,21 @@ def postgres_checks(conn: psycopg.Connection, migrations_dir: str | None) -> lis
             not behind,
             "all applied" if not behind else f"not applied: {', '.join(behind)}",
         ),
+        role_settings_check(conn),
     ]
+
+
+def role_settings_check(conn: psycopg.Connection) -> Check:
+    """No login role carries settings of its own: bo1_app may ALTER ROLE itself SET ...
+    (a search_path, a statement_timeout of 0), which would then apply to every new
+    connection of the app. Nothing of bo1-infra sets any."""
+    rows = conn.execute(
+        "SELECT r.rolname, array_to_string(s.setconfig, ', ') FROM pg_db_role_setting s"
+        " JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = ANY(%s) ORDER BY 1",
+        [[APP_ROLE, SERVICE_ROLE]],
+    ).fetchall()
+    found = "; ".join(f"{role}: {settings}" for role, settings in rows)
+    return Check("role settings", not rows, found or "none on bo1_app or bo1_service")
 
 
 def _diff(want: set[str], have: set[str]) -> str:

@@ -16,7 +16,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bootstrap.errors import AuthenticationFailed, ConnectionFailed, UsageError
-from bootstrap.masking import mask_password
+from bootstrap.masking import check_url, mask_password
 from bootstrap.postgres.tenancy import SUPERUSER
 
 if TYPE_CHECKING:
@@ -28,11 +28,20 @@ SUPERUSER_PASSWORD_ENV = "BO1_POSTGRES_SUPERUSER_PASSWORD"
 
 
 def conn_params(dsn: str) -> dict[str, str]:
-    """Parse a DSN into libpq keywords; a malformed one is a usage error."""
+    """Parse a DSN into libpq keywords; a malformed one is a usage error that echoes none of it.
+
+    libpq's own parse errors quote the text around the problem, which may be part
+    of a password: they are replaced by a fix-it line.
+    """
+    check_url(dsn, "--dsn (a PostgreSQL URL)")
     try:
         return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
-    except psycopg.ProgrammingError as exc:
-        raise UsageError(f"invalid --dsn: {mask_password(str(exc))}") from None
+    except psycopg.ProgrammingError:
+        raise UsageError(
+            "invalid --dsn: not a libpq URL or key=value string; in key=value form put a"
+            " value with spaces or quotes in single quotes (password='a b'), escaping ' and \\"
+            " with a backslash"
+        ) from None
 
 
 def target(dsn: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:

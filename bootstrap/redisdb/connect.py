@@ -11,13 +11,20 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bootstrap.errors import ConnectionFailed, UsageError
-from bootstrap.masking import mask_password
+from bootstrap.masking import check_url, mask_password
 
 
 def resolve_url(explicit: str | None) -> str:
     url = explicit or os.environ.get("REDIS_URL", "")
     if not url:
         raise UsageError("no Redis to connect to: pass --redis-url or set REDIS_URL")
+    check_url(url, "Redis URL (--redis-url or REDIS_URL)")
+    try:
+        urlsplit(url).port  # noqa: B018 - a bad port raises here, quoting nothing we print
+    except ValueError:
+        raise UsageError(
+            "invalid Redis URL (--redis-url or REDIS_URL): its port is not a number"
+        ) from None
     return url
 
 
@@ -37,8 +44,10 @@ def connect(url: str, *, wait: float = 0.0) -> redis.Redis:
             retry=Retry(NoBackoff(), 0),  # our own loop retries; the client must not
             decode_responses=True,
         )
-    except ValueError as exc:
-        raise UsageError(f"invalid Redis URL: {mask_password(str(exc))}") from None
+    except ValueError:
+        raise UsageError(
+            "invalid Redis URL (--redis-url or REDIS_URL): use redis://[USER]:PASSWORD@HOST:PORT/DB"
+        ) from None
     deadline = time.monotonic() + wait
     while True:
         try:

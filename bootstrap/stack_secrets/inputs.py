@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bootstrap.appenv.model import check_value
 from bootstrap.errors import UsageError
 from bootstrap.stack_secrets.catalogue import Catalogue, SecretSpec
 
@@ -17,7 +18,10 @@ def read(catalogue: Catalogue, environ: Mapping[str, str], stack: str) -> dict[s
     if missing:
         names = ", ".join(f"{s.env} ({s.key})" for s in missing)
         raise UsageError(f"{len(missing)} secret(s) missing from the environment: {names}")
-    return {s.key: environ.get(s.env, "") for s in catalogue.secrets}
+    values = {s.key: environ.get(s.env, "") for s in catalogue.secrets}
+    for spec in catalogue.secrets:  # each lands in an env file, one value per line
+        check_value(spec.env, values[spec.key])
+    return values
 
 
 def unset(catalogue: Catalogue, values: Mapping[str, str]) -> list[SecretSpec]:

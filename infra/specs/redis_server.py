@@ -26,11 +26,22 @@ DATA_PATH = "/data"
 
 
 # The application is the `default` user: Board of One authenticates with a password
-# only (AUTH <password>). It may touch its key families and nothing in @dangerous:
-# FLUSHALL, FLUSHDB, CONFIG, DEBUG, SHUTDOWN, ACL, MODULE, REPLICAOF, MONITOR, KEYS,
-# INFO, SAVE, MIGRATE, RESTORE, CLIENT KILL, ... MODULE LIST stays: redisvl (under the
-# LangGraph saver) asks it which modules are loaded.
-APP_RULES = "+@all -@dangerous +module|list"
+# only (AUTH <password>). It may touch its key families and nothing in @dangerous
+# (FLUSHALL, FLUSHDB, CONFIG, DEBUG, SHUTDOWN, ACL, MODULE, REPLICAOF, MONITOR, KEYS,
+# INFO, SAVE, MIGRATE, RESTORE, CLIENT KILL, ...), runs no server-side code (EVAL,
+# FUNCTION, SCRIPT: Lua can allocate past maxmemory and a FUNCTION FLUSH wipes every
+# library), stays in database 0 (which the cleanup scans), and does not enumerate
+# what others hold (RANDOMKEY, PUBSUB, CLIENT TRACKING). Neither the app nor the
+# LangGraph saver needs any of it. MODULE LIST stays: redisvl asks it.
+APP_RULES = "+@all -@dangerous -@scripting -select -randomkey -pubsub -client|tracking +module|list"
+# bootstrap, verify, status and the cleanup: reading, SCAN, TTLs and the cleanup's Lua;
+# never re-pointing replication, traffic taps, moving keys away, or anything that wipes or
+# reconfigures. (SYNC/PSYNC stay: a replica of this server logs in as bo1_ops, and they
+# read nothing that ~* does not already.)
+OPS_RULES = (
+    "~* &* +@all -flushall -flushdb -shutdown -debug -acl -config +config|get -replicaof"
+    " -slaveof -failover -monitor -migrate -restore -swapdb -function -module +module|list"
+)
 
 
 def render_conf(
@@ -77,8 +88,7 @@ def render_acl(values: Mapping[str, str], families: Iterable[KeyFamily]) -> str:
         [
             f"user {APP_USER} on {_hash(values['redisAppPassword'])} resetkeys resetchannels"
             f" {app_keys} {APP_RULES}",
-            f"user {OPS_USER} on {_hash(values['redisOpsPassword'])} ~* &* +@all"
-            " -flushall -flushdb -shutdown -debug -acl -config +config|get",
+            f"user {OPS_USER} on {_hash(values['redisOpsPassword'])} {OPS_RULES}",
             f"user {HEALTH_USER} on {_hash(values['redisHealthPassword'])} resetkeys -@all +ping",
             "",
         ]
