@@ -280,11 +280,13 @@ def test_what_a_reused_connection_carries_into_the_next_transaction(
         with tenant_transaction(app, "u1"):
             app.execute("CREATE TEMP TABLE scratch AS SELECT problem_statement FROM sessions")
             app.execute("DECLARE held CURSOR WITH HOLD FOR SELECT id FROM sessions")
+            app.execute("PREPARE mine AS SELECT count(*) FROM sessions")
         # Next transaction, no tenant: the tenant is gone, but a temp table and a WITH HOLD
         # cursor made under it still hold its rows.
         assert app.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
         assert app.execute("SELECT * FROM scratch").fetchall() == [("mine-u1",)]
         assert app.execute("FETCH ALL FROM held").fetchall() == [("s1",)]
+        assert app.execute("EXECUTE mine").fetchone() == (0,)  # the statement, not the tenant
         # A session-level set_config (false) outlives every transaction: never use it.
         app.execute("SELECT set_config('app.current_user_id', 'u1', false)")
         assert app.execute("SELECT count(*) FROM sessions").fetchone() == (1,)
