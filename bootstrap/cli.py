@@ -83,12 +83,16 @@ def migrations_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def stack_options(parser: argparse.ArgumentParser) -> None:
+def stack_option(parser: argparse.ArgumentParser, also: str = "") -> None:
     parser.add_argument(
         "--stack",
         default=os.environ.get("BO1_STACK", "dev"),
-        help="stack name (default: $BO1_STACK or dev)",
+        help=f"stack name (default: $BO1_STACK or dev){also}",
     )
+
+
+def stack_options(parser: argparse.ArgumentParser) -> None:
+    stack_option(parser)
     parser.add_argument(
         "--env-file", help="the app's env file (default: secrets/.env.<stack> in the project)"
     )
@@ -156,6 +160,60 @@ def docs_options(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--show", metavar="NAME", help="print one generated file to stdout")
 
 
+def backup_host_options(parser: argparse.ArgumentParser) -> None:
+    stack_option(parser, "; its backup sidecar is bo1-<stack>-backup")
+    parser.add_argument(
+        "--backup-exec",
+        metavar="PREFIX",
+        help="the command that runs a command on the backup host (default: $BO1_BACKUP_EXEC,"
+        " else `docker exec -u postgres bo1-<stack>-backup`, which DOCKER_HOST also reaches;"
+        " an empty string: this machine)",
+    )
+    parser.add_argument(
+        "--backup-config-dir",
+        default=os.environ.get("BO1_BACKUP_CONFIG_DIR", "/etc/pgbackrest"),
+        metavar="DIR",
+        help="where pgbackrest.conf and bo1-drill are on the backup host"
+        " (default: $BO1_BACKUP_CONFIG_DIR or /etc/pgbackrest)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def backup_type_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--type",
+        choices=("full", "diff", "incr"),
+        default="incr",
+        help="full, differential (since the last full) or incremental (since the last backup);"
+        " default incr, which pgBackRest makes full when there is none yet",
+    )
+
+
+def restore_options(parser: argparse.ArgumentParser) -> None:
+    point = parser.add_mutually_exclusive_group(required=True)
+    point.add_argument(
+        "--latest", action="store_true", help="the newest point: every archived WAL replayed"
+    )
+    point.add_argument(
+        "--to",
+        metavar="TIMESTAMP",
+        help="a point in time with its zone, e.g. 2026-11-27T15:04:05+00:00: every"
+        " transaction committed by then, none after",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--target-dir",
+        metavar="DIR",
+        help="a new or empty directory on the backup host (a new volume mounted there)",
+    )
+    where.add_argument(
+        "--in-place",
+        action="store_true",
+        help="over the stack's own data directory, Postgres stopped; the current data is kept"
+        " beside it as <pgdata>.before-restore-<time>",
+    )
+
+
 # -- one function per verb ---------------------------------------------------------
 
 
@@ -219,6 +277,30 @@ def docs(args: argparse.Namespace) -> int:
     return ops.docs(args)
 
 
+def backup_run(args: argparse.Namespace) -> int:
+    from bootstrap.backup import commands
+
+    return commands.backup_run(args)
+
+
+def backup_list(args: argparse.Namespace) -> int:
+    from bootstrap.backup import commands
+
+    return commands.backup_list(args)
+
+
+def backup_restore(args: argparse.Namespace) -> int:
+    from bootstrap.backup import commands
+
+    return commands.backup_restore(args)
+
+
+def backup_drill(args: argparse.Namespace) -> int:
+    from bootstrap.backup import commands
+
+    return commands.backup_drill(args)
+
+
 @dataclass(frozen=True)
 class Verb:
     words: tuple[str, ...]  # ("migrate", "up")
@@ -263,6 +345,21 @@ VERBS = (
          "One SCAN pass that gives keys their TTL and deletes stale and orphaned ones."
          " Exit 0: clean; 1: memory at or above 80% of maxmemory; 2: an error.",
          (REDIS, WAIT, cleanup_options), redis_cleanup),
+    Verb(("backup", "run"), "take a backup now (full, diff or incr)",
+         "Take a pgBackRest backup on the backup host now, creating the stanza on first use.",
+         (backup_host_options, backup_type_option), backup_run),
+    Verb(("backup", "list"), "list the backups and the restorable range",
+         "List the repository's backups, oldest first, and the range a restore can reach.",
+         (backup_host_options,), backup_list),
+    Verb(("backup", "restore"), "restore the newest point or a point in time",
+         "Restore --latest or --to a point in time into --target-dir (a new directory), or"
+         " --in-place over the stopped stack's data, which is kept beside it.",
+         (backup_host_options, restore_options), backup_restore),
+    Verb(("backup", "drill"), "restore into a scratch server and check it",
+         "Restore the newest backup into a scratch Postgres, start it, compare migrations,"
+         " personas and row counts with the source, record the result; exit 1 when it"
+         " fails or the newest backup is older than the policy allows.",
+         (backup_host_options,), backup_drill),
     Verb(("docs",), "check or rewrite the generated docs",
          "Check that every generated file (docs and secrets/.env.example) matches the code"
          " it mirrors; --write rewrites the stale ones, --show NAME prints one.",

@@ -63,3 +63,7 @@ class PersonaFileError(Bo1Error):
 
 class TenancyError(Bo1Error):
     """A tenant scope used in a way that would let the tenant outlive its transaction."""
+
+
+class BackupError(Bo1Error):
+    """pgBackRest, the drill or a restore failed, or the repository cannot be read."""

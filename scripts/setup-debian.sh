@@ -23,7 +23,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 
 ensure_debian_packages() {
   local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR redis-server make gcc dpkg-dev
-    openssh-server openssh-client iproute2)
+    openssh-server openssh-client iproute2 pgbackrest)
   local missing=()
   for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
   if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi

@@ -13,6 +13,7 @@ EXPECTED_TABLES = {
     "votes",
     "audit_log",
     "bo1_schema_migrations",
+    "bo1_backup_drills",
 }
 NAMED_INDEXES = {
     "idx_sessions_user_id",

@@ -43,6 +43,7 @@ TABLES = {
     "votes",
     "audit_log",
     "bo1_schema_migrations",
+    "bo1_backup_drills",
 }
 NAMED_INDEXES = {
     "idx_sessions_user_id", "idx_sessions_status", "idx_sessions_created_at",

@@ -79,6 +79,7 @@ def running_postgres(
     hba: str | None = None,
     netns: Namespace | None = None,
     loopback_only: bool = False,
+    restored: PostgresServer | None = None,
 ) -> Iterator[PostgresServer]:
     """Init a cluster in ``workdir`` and run it until the context exits.
 
@@ -87,9 +88,61 @@ def running_postgres(
     reach it at the namespace's address, never over loopback. With ``loopback_only``
     it listens on the namespace's own loopback only, as a port published on a remote
     Docker host's 127.0.0.1: nothing outside reaches it but a tunnel.
+    ``restored``: run ``workdir/data``, restored from that server's backup, as it is
+    (no initdb); its superuser password is the same.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(workdir)
+    password = restored.password if restored is not None else _initdb(workdir)
+    datadir = workdir / "data"
+    port = 5432 if netns else free_port()  # a namespace is a host of its own
+    args = {
+        **FAST_SETTINGS,
+        **(settings or {}),
+        "port": str(port),
+        "listen_addresses": "*" if netns and not loopback_only else "127.0.0.1",
+        "unix_socket_directories": str(workdir),
+    }
+    if hba is not None:
+        (workdir / "pg_hba.conf").write_text(hba)
+        args["hba_file"] = str(workdir / "pg_hba.conf")
+    argv = [str(PG_BINDIR / "postgres"), "-D", str(datadir)] + [
+        f"-c{k}={v}" for k, v in args.items()
+    ]
+    drop: dict[str, object] = _as_server_user()
+    if netns:  # ip netns exec needs root: drop to the server user inside it
+        argv = netns.run(
+            "setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", *argv
+        )
+        drop = {}
+    logfile = workdir / "postgres.log"
+    with logfile.open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            **drop,  # type: ignore[call-overload]
+        )
+    host = netns.ip if netns and not loopback_only else "127.0.0.1"
+    server = PostgresServer(host, port, "postgres", password, datadir, logfile)
+    try:
+        if netns and loopback_only:
+            netns.wait_listening(port)
+        else:
+            _wait_ready(server, proc, timeout=120 if restored else 30)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGINT)  # fast shutdown: abort clients, checkpoint, exit
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _initdb(workdir: Path) -> str:
+    """A new cluster in ``workdir/data``; its random superuser password."""
     password = secrets.token_urlsafe(24)
     pwfile = workdir / "pwfile"
     pwfile.write_text(password)
@@ -116,50 +169,7 @@ def running_postgres(
         **_as_server_user(),  # type: ignore[call-overload]
     )
     pwfile.unlink()
-    port = 5432 if netns else free_port()  # a namespace is a host of its own
-    args = {
-        **FAST_SETTINGS,
-        **(settings or {}),
-        "port": str(port),
-        "listen_addresses": "*" if netns and not loopback_only else "127.0.0.1",
-        "unix_socket_directories": str(workdir),
-    }
-    if hba is not None:
-        (workdir / "pg_hba.conf").write_text(hba)
-        args["hba_file"] = str(workdir / "pg_hba.conf")
-    argv = [str(PG_BINDIR / "postgres"), "-D", str(datadir)] + [
-        f"-c{k}={v}" for k, v in args.items()
-    ]
-    drop: dict[str, object] = _as_server_user()
-    if netns:  # ip netns exec needs root: drop to the server user inside it
-        argv = netns.run(
-            "setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", *argv
-        )
-        drop = {}
-    logfile = workdir / "postgres.log"
-    with logfile.open("wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            **drop,  # type: ignore[call-overload]
-        )
-    host = netns.ip if netns and not loopback_only else "127.0.0.1"
-    server = PostgresServer(host, port, "postgres", password, datadir, logfile)
-    try:
-        if netns and loopback_only:
-            netns.wait_listening(port)
-        else:
-            _wait_ready(server, proc)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGINT)  # fast shutdown: abort clients, checkpoint, exit
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return password
 
 
 def _wait_ready(server: PostgresServer, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
