@@ -214,6 +214,23 @@ def restore_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def redis_restore_options(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--latest", action="store_true", help="the newest snapshot")
+    which.add_argument("--snapshot", metavar="FILE", help="one snapshot by name (dump-....rdb)")
+    parser.add_argument(
+        "--redis-data-dir",
+        required=True,
+        metavar="DIR",
+        help="Redis's data directory on the backup host (its volume mounted there), Redis stopped",
+    )
+    parser.add_argument(
+        "--snapshots-dir",
+        metavar="DIR",
+        help="where the snapshots are (default: <repo1-path>/redis from pgbackrest.conf)",
+    )
+
+
 # -- one function per verb ---------------------------------------------------------
 
 
@@ -295,6 +312,12 @@ def backup_restore(args: argparse.Namespace) -> int:
     return commands.backup_restore(args)
 
 
+def backup_restore_redis(args: argparse.Namespace) -> int:
+    from bootstrap.backup import commands
+
+    return commands.backup_restore_redis(args)
+
+
 def backup_drill(args: argparse.Namespace) -> int:
     from bootstrap.backup import commands
 
@@ -355,6 +378,10 @@ VERBS = (
          "Restore --latest or --to a point in time into --target-dir (a new directory), or"
          " --in-place over the stopped stack's data, which is kept beside it.",
          (backup_host_options, restore_options), backup_restore),
+    Verb(("backup", "restore-redis"), "put a Redis snapshot back as the AOF base",
+         "Install the newest (or a named) Redis snapshot as the base of a fresh AOF in"
+         " Redis's data directory, keeping the AOF that was there; Redis must be stopped.",
+         (backup_host_options, redis_restore_options), backup_restore_redis),
     Verb(("backup", "drill"), "restore into a scratch server and check it",
          "Restore the newest backup into a scratch Postgres, start it, compare migrations,"
          " personas and row counts with the source, record the result; exit 1 when it"

@@ -12,11 +12,13 @@ from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
 from bootstrap.redisdb import users as redis_users
 from bootstrap.stack_secrets import catalogue as secret_catalogue
 from infra import docker_host
+from infra.components.backup_storage import BackupStorage
 from infra.components.bootstrap_hook import BootstrapHook
 from infra.components.container_service import ContainerService
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_stack_config
-from infra.specs import postgres_server, redis_server
+from infra.specs import backup, postgres_server, redis_server
+from infra.specs.model import ContainerSpec
 
 
 def load_settings(stack: str, secret_keys: set[str]) -> StackSettings:
@@ -67,12 +69,19 @@ def main() -> None:
         opts=pulumi.ResourceOptions(provider=provider),
     )
     pg_spec, redis_spec = postgres_server.container(settings), redis_server.container(settings)
+    storage = (
+        BackupStorage(f"{settings.prefix}-backup-storage", settings, with_docker)
+        if settings.backups
+        else None
+    )
     pg = ContainerService(
         pg_spec.name,
         pg_spec,
         network,
         secrets.values,
         retain_data=settings.protect_data,
+        shared=storage.volumes if storage else None,
+        built=storage.image if storage else None,
         opts=with_docker,
     )
     cache = ContainerService(
@@ -83,6 +92,8 @@ def main() -> None:
         retain_data=settings.protect_data,
         opts=with_docker,
     )
+    if storage:
+        backup_sidecar(settings, pg_spec, pg, storage, network, secrets, with_docker)
     ops_url = redis_url(settings, redis_users.OPS_USER, secrets.values["redisOpsPassword"])
     BootstrapHook(
         f"{settings.prefix}-bootstrap",
@@ -96,6 +107,36 @@ def main() -> None:
     )
     export_connections(settings, secrets, ops_url, pg, cache, network)
     pulumi.export("appEnv", app_environment(settings, secrets.values))
+
+
+def backup_sidecar(
+    settings: StackSettings,
+    pg_spec: ContainerSpec,
+    pg: ContainerService,
+    storage: BackupStorage,
+    network: docker.Network,
+    secrets: StackSecrets,
+    opts: pulumi.ResourceOptions,
+) -> ContainerService:
+    """The container that takes the backups, the Redis snapshot and the drill on schedule."""
+    spec = backup.sidecar(settings, pg_spec)
+    assert pg.volume is not None and pg_spec.volume_name is not None
+    sidecar = ContainerService(
+        spec.name,
+        spec,
+        network,
+        secrets.values,
+        retain_data=False,
+        shared={**storage.volumes, pg_spec.volume_name: pg.volume},
+        built=storage.image,
+        depends_on=[pg.container],  # the stanza needs a running Postgres
+        opts=opts,
+    )
+    pulumi.export("backupContainer", sidecar.container.name)
+    pulumi.export("backupRepositoryVolume", storage.volumes[backup.repo_volume(settings)].name)
+    # Without the passphrase no backup can be read: keep a copy off the Docker host.
+    pulumi.export("backupCipherPassword", secrets.values["pgbackrestCipherPassword"])
+    return sidecar
 
 
 def app_environment(
@@ -167,6 +208,6 @@ def export_connections(
     pulumi.export("network", network.name)
     pulumi.export("postgresContainer", pg.container.name)
     pulumi.export("redisContainer", cache.container.name)
-    pulumi.export("postgresVolume", pg.volume.name)
-    pulumi.export("redisVolume", cache.volume.name)
+    pulumi.export("postgresVolume", pg.volume.name if pg.volume else None)
+    pulumi.export("redisVolume", cache.volume.name if cache.volume else None)
     pulumi.export("dataRetainedOnDestroy", settings.protect_data)

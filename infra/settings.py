@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from bootstrap import paths
 from bootstrap.appenv.model import check_overrides
+from bootstrap.backup.policy import Policy
 from bootstrap.errors import Bo1Error
 from bootstrap.redisdb.keys import KeyFamily, with_extra
 from bootstrap.redisdb.releases import DEFAULT_LINE, LineName, check_image
@@ -140,7 +141,21 @@ POSTGRES_IMAGE = (
     + "a20a57d7aa5217a6af0a391ccf69f4a8512406d6c14be08132f801468cc3cc62"
 )
 
+_CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
+
+
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        raise ValueError(
+            "must be a cron schedule of five fields (minute hour day month weekday),"
+            " such as '15 3 * * 0' for Sundays at 03:15"
+        )
+    return " ".join(fields)
+
+
 PgMemory = Annotated[str, AfterValidator(_pg_memory)]
+Cron = Annotated[str, AfterValidator(_cron)]
 RedisMemory = Annotated[str, AfterValidator(_redis_memory)]
 Image = Annotated[str, AfterValidator(_image)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -187,6 +202,19 @@ class StackSettings(BaseModel):
     )
 
     protect_data: bool = False
+
+    # Backups (docs/BACKUPS.md): on in every stack but dev unless set. Times are the
+    # Docker host's clock (the sidecar's cron runs in UTC).
+    backup_enabled: bool | None = None
+    backup_archive_timeout_s: Annotated[int, Field(ge=1, le=60)] = 60
+    backup_full_schedule: Cron = "15 3 * * 0"
+    backup_diff_schedule: Cron = "15 3 * * 1-6"
+    backup_drill_schedule: Cron = "45 4 * * *"
+    backup_redis_schedule: Cron = "30 3 * * *"
+    backup_retention_full: Annotated[int, Field(ge=1, le=52)] = 2
+    backup_retention_diff: Annotated[int, Field(ge=1, le=365)] = 6
+    backup_max_age_hours: Annotated[int, Field(ge=1)] = 26
+    backup_redis_keep: Annotated[int, Field(ge=1, le=365)] = 7
     # Plain app settings for the env file (LOG_LEVEL, cost limits, models, flags).
     app_settings: Annotated[dict[str, str], BeforeValidator(_json_object)] = Field(
         default_factory=dict
@@ -248,6 +276,24 @@ class StackSettings(BaseModel):
     def client_host(self) -> str:
         """The address clients on the Docker host use: the one the ports are published on."""
         return self.bind_address
+
+    @property
+    def backups(self) -> bool:
+        """Whether this stack archives WAL and runs the backup sidecar."""
+        return self.stack != "dev" if self.backup_enabled is None else self.backup_enabled
+
+    def backup_policy(self) -> Policy:
+        return Policy(
+            archive_timeout_s=self.backup_archive_timeout_s,
+            retention_full=self.backup_retention_full,
+            retention_diff=self.backup_retention_diff,
+            full_schedule=self.backup_full_schedule,
+            diff_schedule=self.backup_diff_schedule,
+            drill_schedule=self.backup_drill_schedule,
+            max_age_hours=self.backup_max_age_hours,
+            redis_schedule=self.backup_redis_schedule,
+            redis_keep=self.backup_redis_keep,
+        )
 
     @property
     def prefix(self) -> str:

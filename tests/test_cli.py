@@ -92,6 +92,8 @@ def test_an_unknown_flag_is_one_line(verb: Verb) -> None:
     for group in (g for g in parser._mutually_exclusive_groups if g.required):
         first = group._group_actions[0]
         chosen += [first.option_strings[0]] + (["placeholder"] if first.nargs != 0 else [])
+    for required in (a for a in parser._actions if a.option_strings and a.required):
+        chosen += [required.option_strings[0], "placeholder"]
     result = run_cli(*verb.words, *["placeholder"] * len(positionals), *chosen, "--no-such-flag")
     assert_one_line_error(result, "unrecognized arguments: --no-such-flag", "--help")
     assert result.returncode == 2 and result.stdout == ""

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import redis as redis_py
 
+from bootstrap.backup.policy import Paths, archive_settings
 from bootstrap.redisdb import users as redis_users
 from infra.settings import StackSettings, from_config
 from infra.specs import postgres_server, redis_server
@@ -218,5 +219,7 @@ def test_postgres_command_passes_exactly_the_settings() -> None:
     assert pairs == {
         "hba_file": postgres_server.HBA_PATH,  # the uploaded, rendered pg_hba.conf
         **postgres_server.server_settings(settings),
+        # prod backs up: every WAL segment goes to the repository (test_backups.py)
+        **archive_settings(settings.backup_policy(), Paths()),
     }
     assert all(flag == "-c" for flag in args[1::2])

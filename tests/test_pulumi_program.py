@@ -12,7 +12,7 @@ import pytest
 from bootstrap.redisdb.releases import line as redis_line
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
-from infra.specs import postgres_server, redis_server
+from infra.specs import backup, postgres_server, redis_server
 from tests.support.pulumi_harness import (
     REQUIRED_SECRETS,
     ProgramFailed,
@@ -35,7 +35,7 @@ SECRET_URLS = (
     "redisUrl",
     "redisOpsUrl",
 )
-SECRET_OUTPUTS = (*SECRET_URLS, "appEnv")
+SECRET_OUTPUTS = (*SECRET_URLS, "appEnv", "backupCipherPassword")
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -67,24 +67,28 @@ def test_every_resource_is_registered_once_with_the_stack_in_its_name(
     for r in run.registrations:
         counts[r.type] = counts.get(r.type, 0) + 1
         assert f"bo1-{stack}-" in r.name, r.name
+    # Backups (staging and prod by default): the built image, the repository and socket
+    # volumes, and the sidecar's container.
+    backups = int(from_config(stack, stack_config(stack)).backups)
     assert counts == {
         "pulumi:providers:docker": 1,
         "bo1:infra:StackSecrets": 1,
         "random:index/randomPassword:RandomPassword": len(GENERATED),
         "docker:index/network:Network": 1,
-        "bo1:infra:ContainerService": 2,
-        "docker:index/remoteImage:RemoteImage": 2,
-        "docker:index/volume:Volume": 2,
-        "docker:index/container:Container": 2,
+        "bo1:infra:ContainerService": 2 + backups,
+        "docker:index/remoteImage:RemoteImage": 2 + backups,
+        "docker:index/volume:Volume": 2 + 2 * backups,
+        "docker:index/container:Container": 2 + backups,
         "bo1:infra:BootstrapHook": 1,
         "command:local:Command": 1,
-    }
+    } | ({"bo1:infra:BackupStorage": 1, "docker:index/image:Image": 1} if backups else {})
     assert (
         run.named(f"bo1-{stack}-net", "docker:index/network:Network").inputs["name"]
         == f"bo1-{stack}-net"
     )
     volumes = {r.inputs["name"] for r in run.of_type("docker:index/volume:Volume")}
-    assert volumes == {f"bo1-{stack}-pgdata", f"bo1-{stack}-redisdata"}
+    shared = {f"bo1-{stack}-pgbackrest", f"bo1-{stack}-pgsocket"} if backups else set()
+    assert volumes == {f"bo1-{stack}-pgdata", f"bo1-{stack}-redisdata"} | shared
 
 
 def test_children_are_parented_to_their_component(stack_run: tuple[str, ProgramRun]) -> None:
@@ -106,9 +110,10 @@ def test_children_are_parented_to_their_component(stack_run: tuple[str, ProgramR
 def test_images_are_pinned_and_containers_use_their_id(stack_run: tuple[str, ProgramRun]) -> None:
     stack, run = stack_run
     images = {r.name: r for r in run.of_type("docker:index/remoteImage:RemoteImage")}
-    assert (
-        images[f"bo1-{stack}-postgres-image"].inputs["name"]
-        == from_config(stack, {}).postgres_image
+    settings = from_config(stack, stack_config(stack))
+    # With backups, the image the program builds from the pinned one (test_pulumi_backups).
+    assert images[f"bo1-{stack}-postgres-image"].inputs["name"] == (
+        backup.image_build(settings).tag if settings.backups else settings.postgres_image
     )
     # The stack's Redis line, pinned by tag and digest (bootstrap/redisdb/releases.py).
     assert images[f"bo1-{stack}-redis-image"].inputs["name"] == redis_line("8.8").image
@@ -163,15 +168,19 @@ def test_postgres_container(stack_run: tuple[str, ProgramRun]) -> None:
     assert [u["file"] for u in c["uploads"]] == [
         postgres_server.HBA_PATH,
         postgres_server.PASSWORD_FILE,
-    ]
+    ] + (["/etc/pgbackrest/pgbackrest.conf"] if settings.backups else [])
     assert f"hba_file={postgres_server.HBA_PATH}" in c["command"]
     assert c["healthcheck"]["tests"][:4] == ["CMD", "pg_isready", "-h", "127.0.0.1"]
     assert f"shared_buffers={settings.postgres_shared_buffers}" in c["command"]
     assert f"max_connections={settings.postgres_max_connections}" in c["command"]
     assert c["memory"] == settings.postgres_memory_mb
+    shared = [
+        {"volumeName": f"bo1-{stack}-pgbackrest", "containerPath": "/var/lib/pgbackrest"},
+        {"volumeName": f"bo1-{stack}-pgsocket", "containerPath": "/var/run/postgresql"},
+    ]
     assert c["volumes"] == [
         {"volumeName": f"bo1-{stack}-pgdata", "containerPath": "/var/lib/postgresql/data"}
-    ]
+    ] + (shared if settings.backups else [])
 
 
 def test_redis_container(stack_run: tuple[str, ProgramRun]) -> None:
@@ -193,7 +202,11 @@ def test_redis_container(stack_run: tuple[str, ProgramRun]) -> None:
 
 def test_only_prod_retains_its_data_volumes(stack_run: tuple[str, ProgramRun]) -> None:
     stack, run = stack_run
-    retained = {r.retain_on_delete for r in run.of_type("docker:index/volume:Volume")}
+    retained = {
+        r.retain_on_delete
+        for r in run.of_type("docker:index/volume:Volume")
+        if not r.name.endswith("-pgsocket")  # a socket directory, no data
+    }
     assert retained == {stack == "prod"}
     # Containers and the network always go with the stack.
     assert not any(
@@ -369,7 +382,11 @@ def hook(run: ProgramRun) -> Any:
 def test_hook_runs_bo1_infra_after_both_containers(stack_run: tuple[str, ProgramRun]) -> None:
     stack, run = stack_run
     h = hook(run)
-    containers = {r.urn for r in run.of_type("docker:index/container:Container")}
+    containers = {
+        r.urn
+        for r in run.of_type("docker:index/container:Container")
+        if r.name.endswith(("-postgres", "-redis"))
+    }
     assert containers <= set(h.dependencies)
     assert h.parent == run.named(f"bo1-{stack}-bootstrap", "bo1:infra:BootstrapHook").urn
     inputs = unwrap(h.inputs)

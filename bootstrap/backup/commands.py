@@ -91,6 +91,16 @@ def backup_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_restore_redis(args: argparse.Namespace) -> int:
+    from bootstrap.backup.redis_restore import restore_redis, snapshots_dir
+
+    host = host_from(args)
+    snapshots = args.snapshots_dir or snapshots_dir(host)
+    result = restore_redis(host, snapshots, args.snapshot or "latest", args.redis_data_dir)
+    _print(args, result.as_dict(), result.describe())
+    return 0
+
+
 def backup_drill(args: argparse.Namespace) -> int:
     host: BackupHost = host_from(args)
     done = host.run([f"{host.config_dir}/bo1-drill"])

@@ -102,21 +102,21 @@ def archive_settings(policy: Policy, paths: Paths) -> dict[str, str]:
 
 
 def crontab(policy: Policy, paths: Paths, *, redis: bool) -> str:
-    """The sidecar's /etc/cron.d entry; every job logs to the container's output."""
+    """The sidecar's /etc/cron.d entry. Jobs start as root only to write to the
+    container's output (PID 1's stdout); each one runs as postgres."""
     log = ">> /proc/1/fd/1 2>&1"
+    run = "root runuser -u postgres --"
     backup = f"pgbackrest --config={paths.config} --stanza={STANZA}"
     lines = [
         "# bo1-infra backup schedule (generated; do not edit)",
         "SHELL=/bin/sh",
         "PATH=/usr/local/bin:/usr/bin:/bin",
-        f"{policy.full_schedule} postgres {backup} --type=full backup {log}",
-        f"{policy.diff_schedule} postgres {backup} --type=diff backup {log}",
-        f"{policy.drill_schedule} postgres {paths.config_dir}/bo1-drill {log}",
+        f"{policy.full_schedule} {run} {backup} --type=full backup {log}",
+        f"{policy.diff_schedule} {run} {backup} --type=diff backup {log}",
+        f"{policy.drill_schedule} {run} {paths.config_dir}/bo1-drill {log}",
     ]
     if redis:
-        lines.append(
-            f"{policy.redis_schedule} postgres {paths.config_dir}/bo1-redis-snapshot {log}"
-        )
+        lines.append(f"{policy.redis_schedule} {run} {paths.config_dir}/bo1-redis-snapshot {log}")
     return "\n".join(lines) + "\n"
 
 
@@ -142,5 +142,42 @@ def drill_script(policy: Policy, paths: Paths, database: str) -> str:
             "drill_dir": paths.drill_dir,
             "drill_port": DRILL_PORT,
             "max_age_hours": policy.max_age_hours,
+        },
+    )
+
+
+def sidecar_script(paths: Paths) -> str:
+    """The backup sidecar's entry point: stanza, first full backup, then cron."""
+    return _script(
+        "sidecar.sh",
+        {
+            "bindir": paths.pg_bindir,
+            "conf": paths.config,
+            "stanza": STANZA,
+            "socket": paths.socket,
+            "port": paths.port,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class RedisSource:
+    host: str
+    port: int
+    user: str
+    password_file: str
+
+
+def redis_snapshot_script(policy: Policy, paths: Paths, source: RedisSource) -> str:
+    """The Redis snapshot job: one RDB file into the repository volume, the newest kept."""
+    return _script(
+        "redis-snapshot.sh",
+        {
+            "redis_host": source.host,
+            "redis_port": source.port,
+            "redis_user": source.user,
+            "password_file": source.password_file,
+            "redis_dir": paths.redis_dir,
+            "keep": policy.redis_keep,
         },
     )

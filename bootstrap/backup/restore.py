@@ -67,7 +67,7 @@ def restore(host: BackupHost, plan: RestorePlan) -> Restored:
     stanza = host.info()
     chosen = _backup_for(stanza.get("backup", []), plan.target)
     if plan.directory is None:
-        directory = _setting(host, "pg1-path")
+        directory = setting(host, "pg1-path")
         kept: str | None = _keep_current(host, directory)
     else:
         directory, kept = plan.directory, None
@@ -121,7 +121,7 @@ def _stop(backup: dict[str, object]) -> datetime:
     return datetime.fromtimestamp(int(stamp["stop"]), UTC)
 
 
-def _setting(host: BackupHost, name: str) -> str:
+def setting(host: BackupHost, name: str) -> str:
     done = host.shell(f"sed -n 's/^{name}=//p' \"$1\"", host.config)
     value = done.stdout.strip().splitlines()
     if done.returncode != 0 or not value:

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_docker as docker
 
-from infra.specs.model import ContainerSpec, File, SecretFile
+from infra.specs.model import ContainerSpec, File, PortBinding, SecretFile
 from infra.specs.readback import go_duration
 
 
 class ContainerService(pulumi.ComponentResource):
     container_name: str
     image: docker.RemoteImage
-    volume: docker.Volume
+    volume: docker.Volume | None
     container: docker.Container
 
     def __init__(
@@ -25,8 +25,13 @@ class ContainerService(pulumi.ComponentResource):
         secrets: Mapping[str, pulumi.Output[str]],
         *,
         retain_data: bool,
+        shared: Mapping[str, docker.Volume] | None = None,
+        built: pulumi.Resource | None = None,
+        depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``shared``: the program's shared volumes by name, for ``spec.mounts``;
+        ``built``: the build of ``spec.image`` when the program builds it."""
         super().__init__("bo1:infra:ContainerService", name, None, opts)
         self.container_name = spec.name
         labels = [docker.VolumeLabelArgs(label=k, value=v) for k, v in spec.labels.items()]
@@ -34,16 +39,31 @@ class ContainerService(pulumi.ComponentResource):
             f"{name}-image",
             name=spec.image,
             keep_locally=True,  # another stack on the host may use it
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[built] if built else None),
         )
-        self.volume = docker.Volume(
-            f"{name}-data",
-            name=spec.volume_name,
-            labels=labels,
-            # retain_on_delete: `pulumi destroy` forgets the volume but Docker keeps it,
-            # so prod data survives a destroy and a later `up` finds it again.
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain_data),
-        )
+        self.volume = None
+        mounts: list[docker.ContainerVolumeArgs] = []
+        if spec.volume_name is not None:
+            self.volume = docker.Volume(
+                f"{name}-data",
+                name=spec.volume_name,
+                labels=labels,
+                # retain_on_delete: `pulumi destroy` forgets the volume but Docker keeps it,
+                # so prod data survives a destroy and a later `up` finds it again.
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain_data),
+            )
+            mounts.append(
+                docker.ContainerVolumeArgs(
+                    volume_name=self.volume.name, container_path=spec.data_path
+                )
+            )
+        for mount in spec.mounts:
+            volume = (shared or {})[mount.volume_name]  # its name is an Output: a dependency
+            mounts.append(
+                docker.ContainerVolumeArgs(
+                    volume_name=volume.name, container_path=mount.container_path
+                )
+            )
         self.container = docker.Container(
             name,
             name=spec.name,
@@ -52,14 +72,7 @@ class ContainerService(pulumi.ComponentResource):
             command=list(spec.command),
             envs=[f"{k}={v}" for k, v in spec.env.items()],
             uploads=[_upload(f, secrets) for f in spec.files],
-            ports=[
-                docker.ContainerPortArgs(
-                    internal=spec.port.internal,
-                    external=spec.port.external,
-                    ip=spec.port.host_ip,
-                    protocol="tcp",
-                )
-            ],
+            ports=_ports(spec.port),
             # Durations as the provider reads them back (Go's Duration.String()), so a
             # second `up` sees no change: see infra/specs/readback.py.
             healthcheck=docker.ContainerHealthcheckArgs(
@@ -80,17 +93,15 @@ class ContainerService(pulumi.ComponentResource):
             shm_size=spec.shm_size_mb,
             log_driver=spec.logs.driver,
             log_opts={"max-size": spec.logs.max_size, "max-file": str(spec.logs.max_files)},
-            volumes=[
-                docker.ContainerVolumeArgs(
-                    volume_name=self.volume.name, container_path=spec.data_path
-                )
-            ],
+            volumes=mounts,
+            init=spec.init or None,
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])
             ],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
             opts=pulumi.ResourceOptions(
                 parent=self,
+                depends_on=depends_on,
                 delete_before_replace=True,
                 # The provider accepts a healthcheck change but never applies it to the
                 # container: replace it instead, or the change would only be in state.
@@ -101,9 +112,19 @@ class ContainerService(pulumi.ComponentResource):
             {
                 "containerName": self.container.name,
                 "imageId": self.image.image_id,
-                "volumeName": self.volume.name,
+                "volumeName": self.volume.name if self.volume else None,
             }
         )
+
+
+def _ports(port: PortBinding | None) -> list[docker.ContainerPortArgs]:
+    if port is None:
+        return []
+    return [
+        docker.ContainerPortArgs(
+            internal=port.internal, external=port.external, ip=port.host_ip, protocol="tcp"
+        )
+    ]
 
 
 def _upload(

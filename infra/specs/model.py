@@ -61,6 +61,14 @@ class Logs:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A named volume the program creates once and several containers share."""
+
+    volume_name: str
+    container_path: str
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str  # the Docker container name; carries the stack
     alias: str  # the name other containers on the stack's network use
@@ -68,12 +76,14 @@ class ContainerSpec:
     command: tuple[str, ...]
     env: Mapping[str, str]  # never secret: secrets travel in SecretFiles
     files: tuple[File | SecretFile, ...]
-    port: PortBinding
+    port: PortBinding | None  # None: reachable on the stack's network only
     healthcheck: Healthcheck
-    volume_name: str
-    data_path: str  # where the volume is mounted
+    volume_name: str | None  # the container's own data volume, if it has one
+    data_path: str  # where that volume is mounted
     memory_mb: int  # also the memory + swap limit: the container does not swap
     stop_grace_s: int  # SIGTERM/SIGINT to SIGKILL: long enough for a clean shutdown
     shm_size_mb: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     logs: Logs = field(default_factory=Logs)
+    mounts: tuple[Mount, ...] = ()  # shared volumes, created by the program
+    init: bool = False  # an init process as PID 1 (reaps what a cron job leaves behind)

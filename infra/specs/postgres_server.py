@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bootstrap.backup.policy import archive_settings
 from bootstrap.postgres.tenancy import SUPERUSER
 from infra.settings import StackSettings
-from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
+from infra.specs import backup
+from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, PortBinding, SecretFile
 
 PORT = 5432
 PASSWORD_FILE = "/run/secrets/postgres-superuser-password"
@@ -51,7 +53,10 @@ def render_hba() -> str:
 
 def command(settings: StackSettings) -> tuple[str, ...]:
     args: list[str] = ["postgres", "-c", f"hba_file={HBA_PATH}"]
-    for name, value in server_settings(settings).items():
+    chosen = dict(server_settings(settings))
+    if settings.backups:
+        chosen |= archive_settings(settings.backup_policy(), backup.PATHS)
+    for name, value in chosen.items():
         args += ["-c", f"{name}={value}"]
     return tuple(args)
 
@@ -69,10 +74,19 @@ def _password_file(values: Mapping[str, str]) -> str:
 
 
 def container(settings: StackSettings) -> ContainerSpec:
+    """Postgres; with backups on, the image with pgBackRest, archiving into the repository."""
+    files: tuple[File | SecretFile, ...] = (
+        File(HBA_PATH, render_hba()),
+        SecretFile(PASSWORD_FILE, ("postgresSuperuserPassword",), _password_file),
+    )
+    image, mounts = settings.postgres_image, tuple[Mount, ...]()
+    if settings.backups:
+        image, mounts = backup.image_build(settings).tag, backup.shared_mounts(settings)
+        files += (backup.conf_file(settings),)
     return ContainerSpec(
         name=f"{settings.prefix}-postgres",
         alias="postgres",
-        image=settings.postgres_image,
+        image=image,
         command=command(settings),
         env={
             "POSTGRES_USER": SUPERUSER,
@@ -81,10 +95,7 @@ def container(settings: StackSettings) -> ContainerSpec:
             # A subdirectory, so the volume's root (lost+found on some drivers) is not PGDATA.
             "PGDATA": f"{DATA_PATH}/pgdata",
         },
-        files=(
-            File(HBA_PATH, render_hba()),
-            SecretFile(PASSWORD_FILE, ("postgresSuperuserPassword",), _password_file),
-        ),
+        files=files,
         port=PortBinding(PORT, settings.postgres_port, settings.bind_address),
         healthcheck=healthcheck(settings.postgres_database),
         volume_name=f"{settings.prefix}-pgdata",
@@ -93,4 +104,5 @@ def container(settings: StackSettings) -> ContainerSpec:
         stop_grace_s=120,
         shm_size_mb=256,
         labels={"com.bo1.stack": settings.stack, "com.bo1.component": "postgres"},
+        mounts=mounts,
     )

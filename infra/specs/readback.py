@@ -160,6 +160,8 @@ CONTRACT = (
         "HostConfig.LogConfig.Config, strings; the daemon's own log-opts are merged in",
         f"{_READ} L952, L983-989; engine: moby mergeAndVerifyLogConfig", required=True),
     Row(CONTAINER, "volumes", _same, "not read back", f"{_READ} L882"),
+    Row(CONTAINER, "init", _same, "HostConfig.Init; unset is sent and read back as false",
+        f"F resourceDockerContainerCreate L447-448, {_READ} L860-867"),
     Row(CONTAINER, "networksAdvanced", _same, "not read back (engine aliases never reach state)",
         f"{_READ} L788-796"),
     Row(VOLUME, "name", _same, "as given", "V resourceDockerVolumeRead L288-312"),

@@ -1,0 +1,122 @@
+"""The backup parts of a stack: Postgres's image and files for archive-push, and the sidecar.
+
+With backups on, Postgres runs an image the program builds from the pinned pgvector
+image plus pgBackRest (infra/images/postgres/Dockerfile), archives every WAL segment
+into a repository on a volume of its own, and shares that volume, its data volume
+and its socket with a sidecar of the same image. The sidecar takes the backups, the
+Redis snapshot and the restore drill on its cron schedule, on the Docker host, with
+nobody's laptop involved. The files come from bootstrap/backup/policy.py, which the
+tests run on the real binaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bootstrap import paths
+from bootstrap.backup import policy
+from bootstrap.redisdb.users import OPS_USER
+from infra.settings import StackSettings
+from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, SecretFile
+
+IMAGE_DIR = paths.ROOT / "infra" / "images" / "postgres"
+PATHS = policy.Paths()  # the container's paths
+REDIS_PASSWORD_FILE = f"{PATHS.config_dir}/redis-ops-password"
+SIDECAR_ENTRY = f"{PATHS.config_dir}/bo1-sidecar"
+CRONTAB = "/etc/cron.d/bo1-backups"
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    tag: str  # named by its content: a changed Dockerfile or base is a new image
+    context: str
+    dockerfile: str
+    args: Mapping[str, str]
+
+
+def image_build(settings: StackSettings) -> ImageBuild:
+    dockerfile = IMAGE_DIR / "Dockerfile"
+    content = dockerfile.read_bytes() + settings.postgres_image.encode()
+    return ImageBuild(
+        tag=f"bo1-postgres-pgbackrest:{hashlib.sha256(content).hexdigest()[:16]}",
+        context=str(IMAGE_DIR),
+        dockerfile=str(dockerfile),
+        args={"BASE_IMAGE": settings.postgres_image},
+    )
+
+
+def repo_volume(settings: StackSettings) -> str:
+    return f"{settings.prefix}-pgbackrest"
+
+
+def socket_volume(settings: StackSettings) -> str:
+    return f"{settings.prefix}-pgsocket"
+
+
+def conf_file(settings: StackSettings) -> SecretFile:
+    """pgbackrest.conf, the repository's passphrase in it; Postgres and the sidecar read it."""
+    chosen = settings.backup_policy()
+
+    def render(values: Mapping[str, str]) -> str:
+        return policy.pgbackrest_conf(chosen, PATHS, values["pgbackrestCipherPassword"])
+
+    return SecretFile(PATHS.config, ("pgbackrestCipherPassword",), render)
+
+
+def shared_mounts(settings: StackSettings) -> tuple[Mount, ...]:
+    """The repository and the socket directory, in Postgres and in the sidecar alike."""
+    return (
+        Mount(repo_volume(settings), PATHS.repo),
+        Mount(socket_volume(settings), PATHS.socket),
+    )
+
+
+def sidecar(settings: StackSettings, postgres: ContainerSpec) -> ContainerSpec:
+    chosen = settings.backup_policy()
+    redis = policy.RedisSource("redis", 6379, OPS_USER, REDIS_PASSWORD_FILE)
+    return ContainerSpec(
+        name=f"{settings.prefix}-backup",
+        alias="backup",
+        image=postgres.image,
+        command=(SIDECAR_ENTRY,),
+        env={"TZ": "UTC"},
+        files=(
+            conf_file(settings),
+            SecretFile(REDIS_PASSWORD_FILE, ("redisOpsPassword",), _ops_password),
+            File(SIDECAR_ENTRY, policy.sidecar_script(PATHS), mode="0555"),
+            File(f"{PATHS.config_dir}/bo1-drill", _drill(settings, chosen), mode="0555"),
+            File(
+                f"{PATHS.config_dir}/bo1-redis-snapshot",
+                policy.redis_snapshot_script(chosen, PATHS, redis),
+                mode="0555",
+            ),
+            File(CRONTAB, policy.crontab(chosen, PATHS, redis=True), mode="0644"),
+        ),
+        port=None,
+        healthcheck=Healthcheck(
+            test=(
+                "CMD-SHELL",
+                f"test -s {PATHS.repo}/backup/{policy.STANZA}/backup.info"
+                " && pgrep -x cron >/dev/null",
+            ),
+            start_period_s=120,
+        ),
+        volume_name=None,
+        data_path=postgres.data_path,
+        # The drill runs a scratch copy of the database: as much memory as Postgres.
+        memory_mb=settings.postgres_memory_mb,
+        stop_grace_s=30,
+        labels={"com.bo1.stack": settings.stack, "com.bo1.component": "backup"},
+        mounts=(Mount(str(postgres.volume_name), postgres.data_path), *shared_mounts(settings)),
+        init=True,
+    )
+
+
+def _drill(settings: StackSettings, chosen: policy.Policy) -> str:
+    return policy.drill_script(chosen, PATHS, settings.postgres_database)
+
+
+def _ops_password(values: Mapping[str, str]) -> str:
+    return values["redisOpsPassword"]
