@@ -326,3 +326,23 @@ def test_in_place_restore_keeps_the_current_data(scratch_root: Path) -> None:
     with _promoted(stack, stack.server.datadir.parent) as conn:
         users = {r[0] for r in conn.execute("SELECT id FROM users")}
     assert users == {"u1", "u2"}
+
+
+def test_status_shows_the_last_drill(stack: BackedUp) -> None:
+    from bootstrap.backup import last_drill
+
+    assert backup(stack, "run").returncode == 0
+    assert backup(stack, "drill").returncode == 0
+    with stack.conn() as conn:
+        drill = last_drill.newest(conn)
+    assert drill is not None and drill.ok
+    assert last_drill.check(drill, backups_on=True) == (True, drill.summary())
+    assert "passed: restorable to" in drill.summary()
+    stale = replace(drill, ran_at=drill.ran_at - timedelta(hours=last_drill.STALE_HOURS + 1))
+    ok, detail = last_drill.check(stale, backups_on=True)
+    assert not ok and "is the backup sidecar running?" in detail
+    assert last_drill.check(None, backups_on=True)[0] is True
+    assert last_drill.check(None, backups_on=False) == (
+        True,
+        "backups are off for this stack (backupEnabled)",
+    )

@@ -131,7 +131,7 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     verified = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "FAIL" not in verified.stdout
-    assert "14 of 14 checks passed." in verified.stdout
+    assert "15 of 15 checks passed." in verified.stdout
     assert "ReJSON, search loaded (line 8.8)" in verified.stdout
 
     before = (env_file.stat().st_ino, env_file.stat().st_mtime_ns)
@@ -463,6 +463,11 @@ def test_verify_fails_loudly_when_something_is_wrong(
         conn.execute("UPDATE personas SET is_active = false WHERE code = 'devils_advocate'")
         # What bo1_app may do to itself: a setting every new app connection would inherit.
         conn.execute("ALTER ROLE bo1_app IN DATABASE " + database + " SET statement_timeout = 0")
+        # The newest restore drill failed (backups are on in this check: see the env below).
+        conn.execute(
+            "INSERT INTO bo1_backup_drills (ok, detail) VALUES (true, 'older'),"
+            " (false, 'the restore failed: lz4 error')"
+        )
     # A Redis that drifted from the stack file: 512mb and allkeys-lfu where dev says 256mb, LRU.
     drifted = from_config(
         "dev",
@@ -471,8 +476,9 @@ def test_verify_fails_loudly_when_something_is_wrong(
     with running_stack_redis(scratch_root / "drifted-redis", drifted, stack_secrets) as other:
         ops_url = other.server.url("bo1_ops", stack_secrets["redisOpsPassword"])
         result = run_cli(
-            "verify", "--env-file", str(env_file), env={**boot_env, "REDIS_URL": ops_url}
-        )
+            "verify", "--stack", "staging", "--env-file", str(env_file),
+            env={**boot_env, "REDIS_URL": ops_url},
+        )  # fmt: skip
     assert result.returncode == 1
     failed = {
         line.split("  ")[0].strip() for line in result.stdout.splitlines() if " FAIL " in line
@@ -480,8 +486,10 @@ def test_verify_fails_loudly_when_something_is_wrong(
     with psycopg.connect(cluster.dsn(database), autocommit=True) as conn:
         conn.execute("ALTER ROLE bo1_app IN DATABASE " + database + " RESET ALL")
     assert failed == {
-        "row-level security", "personas", "role settings", "redis maxmemory", "redis eviction"
+        "row-level security", "personas", "role settings", "redis maxmemory", "redis eviction",
+        "backup drill",
     }, result.stdout  # fmt: skip
+    assert "FAILED: the restore failed: lz4 error" in result.stdout
     assert "bo1_app: statement_timeout=0" in result.stdout
     assert "not enforced: votes.votes_user_isolation" in result.stdout
     assert "44 active" in result.stdout
@@ -501,6 +509,7 @@ def test_status_is_one_screen(boot_env: dict[str, str], tmp_path: Path) -> None:
     latest = discover(MIGRATIONS_DIR)[-1]
     assert f"migrations  {latest.version} applied (latest {latest.label}), 0 pending" in out
     assert "personas    45 active, 0 inactive" in out
+    assert "backups     no restore drill recorded" in out
     assert "of 256.0 MB" in out and "policy allkeys-lru" in out and "AOF on" in out
     assert len(out.splitlines()) <= 10
 

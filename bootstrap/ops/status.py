@@ -6,6 +6,7 @@ import argparse
 
 import redis
 
+from bootstrap.backup import last_drill
 from bootstrap.errors import ConnectionFailed
 from bootstrap.migrate.files import Migration, discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
@@ -43,6 +44,7 @@ def _show(
             " FROM personas"
         ).fetchone()
         where = f"{pg_at[0]}:{pg_at[1]}/{conn.info.dbname}"
+        drill = last_drill.newest(conn)
     with redis_connect.connect(reached[1], wait=args.wait) as r:
         try:
             memory = r.info("memory")
@@ -66,6 +68,7 @@ def _show(
         if counts
         else "  personas    none"
     )
+    print(f"  backups     {drill.summary() if drill else 'no restore drill recorded'}")
     used, limit = int(memory["used_memory"]), int(memory.get("maxmemory", 0))
     share = f" ({used / limit:.1%})" if limit else ""
     print(f"Redis {redis_connect.describe(redis_url)}")

@@ -19,6 +19,7 @@ import psycopg
 import redis
 
 from bootstrap.appenv import env_file
+from bootstrap.backup import last_drill
 from bootstrap.errors import Bo1Error, ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
@@ -284,6 +285,8 @@ def _checks(
 ) -> list[Check]:
     with connect_superuser(args.dsn, wait=args.wait, at=pg_at) as conn:
         checks = postgres_checks(conn, args.migrations_dir)
+        drill = last_drill.check(last_drill.newest(conn), settings.backups)
+        checks.append(Check("backup drill", *drill))
     with redis_connect.connect(ops_url, wait=args.wait) as ops:
         try:
             checks += redis_checks(ops, settings)
