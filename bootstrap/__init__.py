@@ -8,6 +8,10 @@ One folder per concern; a newcomer finds a concern by its folder name:
   appenv/         the app's environment: model, env_file (written and read here), urls
   migrate/        the SQL migration runner: files, plan, lock, runner, commands
   personas/       the persona catalogue: data file, schema, seeding, commands
+  remote/         reaching a stack on another Docker host (ssh tunnel, tcp)
+  backup/         pgBackRest and Redis snapshots: policy (the rendered files and
+                  scripts/), pgbackrest (the backup host edge), restore, redis_restore,
+                  last_drill, commands
   ops/            verbs that combine concerns: bootstrap, verify, status, docs
 
 and a few shared modules: cli (the verb table), errors, masking, validated,
@@ -16,6 +20,6 @@ settings, read through infra.settings, which is pure pydantic).
 
 Import rule: ops/ -> concern folders -> {errors, masking, paths, validated, stack}.
 A concern folder never imports ops/ or cli. infra/ may use the vocabulary
-(catalogue, app env model, roles, key registry, users, sizes, paths, errors)
+(catalogue, app env model, roles, key registry, users, sizes, backup policy, paths, errors)
 but never ops/ or a ``connect`` module. Nothing here imports pulumi.
 """

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from bootstrap.backup.policy import Policy
-from tests.support.backup_stack import BackedUp, backed_up_postgres
+from tests.support.backup_stack import BackedUp, backed_up_postgres, own_dirs
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.postgres_server import running_postgres
 
@@ -116,9 +116,7 @@ def _restored_rows(stack: BackedUp, workdir: Path) -> list[tuple[int, float]]:
 
 
 def _prepare_restore_dir(workdir: Path) -> Path:
-    from tests.support.backup_stack import _own
-
-    _own(workdir)
+    own_dirs(workdir)
     return workdir / "data"
 
 

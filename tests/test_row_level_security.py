@@ -327,6 +327,8 @@ ESCAPES = {
     "read pg_authid": "SELECT rolname, rolpassword FROM pg_authid",
     "read pg_shadow": "SELECT usename, passwd FROM pg_shadow",
     "read version table": "SELECT * FROM bo1_schema_migrations",
+    "read backup drill results": "SELECT * FROM bo1_backup_drills",
+    "forge a drill result": "INSERT INTO bo1_backup_drills (ok) VALUES (true)",
     "row_security off": "SET LOCAL row_security = off; SELECT * FROM sessions",
     "create table": "CREATE TABLE public.stash (x text)",
     "copy to program": "COPY sessions TO PROGRAM 'cat > /tmp/x'",
@@ -395,11 +397,21 @@ def test_app_role_attributes(world: psycopg.Connection) -> None:
         "bo1_app": (True, False, False, False, False),
         "bo1_service": (True, True, False, False, False),
     }
+    # The application's tables; bo1-infra's own (the version table, the drill results)
+    # belong to the superuser that writes them, and no application role can read them.
     owners = world.execute(
-        "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename <> 'bo1_schema_migrations'"
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename NOT LIKE 'bo1\\_%'"
         " AND schemaname = 'public'"
     ).fetchall()
     assert owners == [("bo1_owner",)]
+    infrastructure = world.execute(
+        "SELECT tablename, tableowner FROM pg_tables WHERE tablename LIKE 'bo1\\_%'"
+        " ORDER BY tablename"
+    ).fetchall()
+    assert infrastructure == [
+        ("bo1_backup_drills", "postgres"),
+        ("bo1_schema_migrations", "postgres"),
+    ]
 
 
 # -- the tenant never outlives its transaction -------------------------------------

@@ -48,7 +48,7 @@ class BackedUp:
         return psycopg.connect(self.server.dsn(dbname), autocommit=True)
 
 
-def _own(*paths: Path) -> None:
+def own_dirs(*paths: Path) -> None:
     for path in paths:
         path.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
@@ -58,7 +58,7 @@ def _own(*paths: Path) -> None:
 def write_config(paths: Paths, policy: Policy, cipher_pass: str, database: str = DATABASE) -> None:
     """pgbackrest.conf and bo1-drill into ``paths.config_dir``, as the sidecar gets them."""
     config_dir = Path(paths.config_dir)
-    _own(config_dir)
+    own_dirs(config_dir)
     (config_dir / "pgbackrest.conf").write_text(pgbackrest_conf(policy, paths, cipher_pass))
     drill = config_dir / "bo1-drill"
     drill.write_text(drill_script(policy, paths, database))
@@ -89,7 +89,7 @@ def backed_up_postgres(
     The port is known only once the server runs, and pgbackrest.conf names it:
     the server starts with archiving pointed at a config written just before.
     """
-    _own(workdir, workdir / "repo", workdir / "spool", workdir / "lock")
+    own_dirs(workdir, workdir / "repo", workdir / "spool", workdir / "lock")
     cipher_pass = secrets.token_urlsafe(32)
     pending = paths_for(workdir)
     durable = {"synchronous_commit": "on", **archive_settings(policy, pending), **(settings or {})}
