@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bootstrap.backup.policy import Policy
+from bootstrap.backup.policy import Policy, crontab, sidecar_script
 from tests.support.backup_stack import BackedUp, backed_up_postgres, own_dirs
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.postgres_server import running_postgres
@@ -344,3 +345,60 @@ def test_status_shows_the_last_drill(stack: BackedUp) -> None:
         True,
         "backups are off for this stack (backupEnabled)",
     )
+
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="cron jobs and runuser need root")
+
+
+def _cron_jobs(text: str) -> tuple[str, list[str]]:
+    """The PATH a crontab sets, and each job's command (after the five times and the user)."""
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    path = next(line.split("=", 1)[1] for line in lines if line.startswith("PATH="))
+    jobs = [line.split(None, 6)[6] for line in lines if "=" not in line.split()[0]]
+    return path, jobs
+
+
+@as_root
+def test_every_cron_job_runs_as_cron_runs_it(stack: BackedUp, scratch_root: Path) -> None:
+    """The rendered crontab's own command lines, in cron's bare environment (its PATH only)."""
+    log = scratch_root / "cron-jobs.log"
+    text = crontab(Policy(), stack.paths, redis=False, log=f">> {log} 2>&1")
+    path, jobs = _cron_jobs(text)
+    assert [j.split()[0] for j in jobs] == ["runuser"] * 3
+    before = {b["label"] for b in json.loads(backup(stack, "list", "--json").stdout)["backups"]}
+    for job in jobs:
+        done = subprocess.run(
+            ["env", "-i", "SHELL=/bin/sh", f"PATH={path}", "/bin/sh", "-c", job],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, (job, log.read_text() if log.exists() else "")
+    listed = json.loads(backup(stack, "list", "--json").stdout)["backups"]
+    # New labels only: retention (2 full) may have expired older ones meanwhile.
+    assert [b["type"] for b in listed if b["label"] not in before] == ["full", "diff"]
+    assert '"ok": true' in log.read_text()  # the drill's line, in the container's log
+    assert stack.cipher_pass not in log.read_text()
+
+
+@as_root
+def test_the_sidecar_entry_creates_the_stanza_and_takes_the_first_backup(
+    scratch_root: Path,
+) -> None:
+    with backed_up_postgres(scratch_root / "sidecar", Policy(), stanza=False) as fresh:
+        table = Path(fresh.paths.config_dir) / "crontab"
+        table.write_text(crontab(Policy(), fresh.paths, redis=True))
+        entry = Path(fresh.paths.config_dir) / "bo1-sidecar"
+        # The scheduler's place is cron's; here the entry hands over to `true` instead.
+        entry.write_text(sidecar_script(fresh.paths, str(table), scheduler="true"))
+        entry.chmod(0o755)
+        started = subprocess.run([str(entry)], capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "taking the first full backup" in started.stdout
+        assert "schedule: 4 jobs in" in started.stdout
+        deadline = time.monotonic() + 180
+        while not (listed := json.loads(backup(fresh, "list", "--json").stdout)["backups"]):
+            assert time.monotonic() < deadline, "the first full backup never appeared"
+            time.sleep(1)
+        assert listed[0]["type"] == "full"
+        again = subprocess.run([str(entry)], capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and "first full backup" not in again.stdout

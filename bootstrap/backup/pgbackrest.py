@@ -21,6 +21,9 @@ from bootstrap.backup.policy import STANZA
 from bootstrap.errors import BackupError, UsageError
 
 EXEC_ENV = "BO1_BACKUP_EXEC"
+# `pgbackrest info` repository status codes that still mean a readable repository:
+# ok, no valid backups yet, a backup or expire running.
+READABLE = (0, 2, 6)
 _ERROR = re.compile(r"ERROR: \[(?P<code>\d{3})\]: (?P<text>.*)")
 
 
@@ -75,7 +78,7 @@ class BackupHost:
         stanza: dict[str, Any] = json.loads(raw, strict=False)[0]
         for repo in stanza.get("repo", []):
             status = repo.get("status", {})
-            if status.get("code", 0) != 0:
+            if status.get("code", 0) not in READABLE:
                 raise BackupError(unreadable(str(status.get("message", ""))))
         return stanza
 

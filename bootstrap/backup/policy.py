@@ -101,16 +101,19 @@ def archive_settings(policy: Policy, paths: Paths) -> dict[str, str]:
     }
 
 
-def crontab(policy: Policy, paths: Paths, *, redis: bool) -> str:
+CONTAINER_LOG = ">> /proc/1/fd/1 2>&1"  # the init's stdout: what `docker logs` shows
+CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # runuser: sbin
+
+
+def crontab(policy: Policy, paths: Paths, *, redis: bool, log: str = CONTAINER_LOG) -> str:
     """The sidecar's /etc/cron.d entry. Jobs start as root only to write to the
     container's output (PID 1's stdout); each one runs as postgres."""
-    log = ">> /proc/1/fd/1 2>&1"
     run = "root runuser -u postgres --"
     backup = f"pgbackrest --config={paths.config} --stanza={STANZA}"
     lines = [
         "# bo1-infra backup schedule (generated; do not edit)",
         "SHELL=/bin/sh",
-        "PATH=/usr/local/bin:/usr/bin:/bin",
+        f"PATH={CRON_PATH}",
         f"{policy.full_schedule} {run} {backup} --type=full backup {log}",
         f"{policy.diff_schedule} {run} {backup} --type=diff backup {log}",
         f"{policy.drill_schedule} {run} {paths.config_dir}/bo1-drill {log}",
@@ -146,8 +149,10 @@ def drill_script(policy: Policy, paths: Paths, database: str) -> str:
     )
 
 
-def sidecar_script(paths: Paths) -> str:
-    """The backup sidecar's entry point: stanza, first full backup, then cron."""
+def sidecar_script(
+    paths: Paths, crontab_file: str = "/etc/cron.d/bo1-backups", scheduler: str = "cron -f"
+) -> str:
+    """The backup sidecar's entry point: stanza, first full backup, then the scheduler."""
     return _script(
         "sidecar.sh",
         {
@@ -156,6 +161,8 @@ def sidecar_script(paths: Paths) -> str:
             "stanza": STANZA,
             "socket": paths.socket,
             "port": paths.port,
+            "crontab": crontab_file,
+            "scheduler": scheduler,
         },
     )
 

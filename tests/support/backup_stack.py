@@ -82,9 +82,15 @@ def paths_for(workdir: Path, port: int = 0) -> Paths:
 
 @contextmanager
 def backed_up_postgres(
-    workdir: Path, policy: Policy, settings: Mapping[str, str] | None = None
+    workdir: Path,
+    policy: Policy,
+    settings: Mapping[str, str] | None = None,
+    *,
+    stanza: bool = True,
 ) -> Iterator[BackedUp]:
     """A migrated, seeded ``bo1`` database whose server archives every WAL segment.
+
+    ``stanza``: create the repository's stanza (the sidecar does it when it starts).
 
     The port is known only once the server runs, and pgbackrest.conf names it:
     the server starts with archiving pointed at a config written just before.
@@ -98,7 +104,8 @@ def backed_up_postgres(
         write_config(paths, policy, cipher_pass)
         backed = BackedUp(server, paths, BackupHost(AS_SERVER_USER, paths.config_dir), cipher_pass)
         _migrate_and_seed(server)
-        backed.host.pgbackrest("stanza-create")
+        if stanza:
+            backed.host.pgbackrest("stanza-create")
         yield backed
 
 

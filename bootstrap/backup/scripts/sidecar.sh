@@ -1,8 +1,9 @@
 #!/bin/sh
 # The backup sidecar's entry point, as root under Docker's init: wait for Postgres,
 # create the stanza, start the first full backup when the repository has none, then
-# hand over to cron, which runs the schedule in /etc/cron.d/bo1-backups. Every job
-# runs as postgres. Settings (bindir, conf, stanza, socket, port) are assigned above.
+# hand over to the scheduler (cron -f), which runs the schedule in $crontab. Every
+# job runs as postgres. Settings (bindir, conf, stanza, socket, port, crontab,
+# scheduler) are assigned above.
 set -u
 say() { echo "bo1-backup: $*"; }
 as_postgres() { runuser -u postgres -- "$@"; }
@@ -16,5 +17,5 @@ if ! as_postgres pgbackrest --config="$conf" --stanza="$stanza" --output=json in
   (as_postgres pgbackrest --config="$conf" --stanza="$stanza" --type=full backup \
     && say "the first full backup is done") &
 fi
-say "schedule: $(grep -v '^#' /etc/cron.d/bo1-backups | grep -c ' root ') jobs in /etc/cron.d/bo1-backups"
-exec cron -f
+say "schedule: $(grep -c ' root runuser ' "$crontab") jobs in $crontab"
+exec $scheduler
