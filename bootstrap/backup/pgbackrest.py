@@ -39,8 +39,14 @@ class BackupHost:
     def run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         command = [*self.prefix, *argv]
         try:
+            # cwd "/": the backup host's user (postgres) may not enter the caller's directory.
             return subprocess.run(
-                command, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL
+                command,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                stdin=subprocess.DEVNULL,
+                cwd="/",
             )
         except FileNotFoundError:
             raise BackupError(

@@ -7,6 +7,7 @@
 # younger than the policy's limit. Settings (bindir, conf, stanza, source_socket,
 # source_port, database, drill_dir, drill_port, max_age_hours) are assigned above.
 set -u
+cd / || exit 1  # cron starts jobs in /root: psql, run as postgres, would warn about it
 scratch="$drill_dir/data"
 newest=""
 restorable=""

@@ -5,6 +5,7 @@
 # password_file, redis_dir, keep) are assigned above; the password never reaches
 # the command line.
 set -u
+cd / || exit 1  # cron starts jobs in /root: psql, run as postgres, would warn about it
 stamp=$(date -u +%Y%m%dT%H%M%S.%3NZ)
 final="$redis_dir/dump-$stamp.rdb"
 partial="$redis_dir/.dump-$stamp.rdb.partial"

@@ -5,6 +5,7 @@
 # job runs as postgres. Settings (bindir, conf, stanza, socket, port, crontab,
 # scheduler) are assigned above.
 set -u
+cd / || exit 1  # cron starts jobs in /root: psql, run as postgres, would warn about it
 say() { echo "bo1-backup: $*"; }
 as_postgres() { runuser -u postgres -- "$@"; }
 until as_postgres "$bindir/pg_isready" -q -h "$socket" -p "$port"; do sleep 2; done
