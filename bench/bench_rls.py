@@ -40,33 +40,47 @@ from tests.support.postgres_server import PostgresServer, running_postgres
 USERS, SESSIONS, CONTRIBUTIONS = 10_000, 100_000, 1_000_000
 TARGET = 1.2
 
-LOAD = [
-    "INSERT INTO personas (code, name, category, expertise, system_prompt)"
-    " SELECT 'persona_' || i, 'Persona ' || i, 'research', 'expertise', 'prompt' FROM generate_series(1, 45) i",
-    f"INSERT INTO users (id, email, auth_provider)"
-    f" SELECT 'user-' || i, 'user' || i || '@example.com', 'email' FROM generate_series(1, {USERS}) i",
-    f"INSERT INTO sessions (id, user_id, problem_statement, created_at)"
-    f" SELECT 'sess-' || i, 'user-' || (1 + i % {USERS}), 'problem ' || i,"
-    f" now() - make_interval(secs => i) FROM generate_series(1, {SESSIONS}) i",
-    # session k belongs to user 1 + k % USERS; contribution i goes to session 1 + i % SESSIONS
-    f"INSERT INTO contributions (session_id, user_id, persona_code, content, round_number, tokens, created_at)"
-    f" SELECT 'sess-' || (1 + i % {SESSIONS}), 'user-' || (1 + (1 + i % {SESSIONS}) % {USERS}),"
-    f" 'persona_' || (1 + i % 45), repeat('insight ', 30), i % 10, 500,"
-    f" now() - make_interval(secs => i) FROM generate_series(1, {CONTRIBUTIONS}) i",
-    "VACUUM ANALYZE",
-    "CREATE EXTENSION IF NOT EXISTS pg_prewarm",
-    "SELECT pg_prewarm('contributions'), pg_prewarm('idx_contributions_user_id_created_at')",
-]
+
+def load_statements(users: int, sessions: int, contributions: int) -> list[str]:
+    """The benchmark's data: ``users`` tenants, their sessions and contributions."""
+    return [
+        "INSERT INTO personas (code, name, category, expertise, system_prompt)"
+        " SELECT 'persona_' || i, 'Persona ' || i, 'research', 'expertise', 'prompt'"
+        " FROM generate_series(1, 45) i",
+        f"INSERT INTO users (id, email, auth_provider) SELECT 'user-' || i,"
+        f" 'user' || i || '@example.com', 'email' FROM generate_series(1, {users}) i",
+        f"INSERT INTO sessions (id, user_id, problem_statement, created_at)"
+        f" SELECT 'sess-' || i, 'user-' || (1 + i % {users}), 'problem ' || i,"
+        f" now() - make_interval(secs => i) FROM generate_series(1, {sessions}) i",
+        # session k belongs to user 1 + k % users; contribution i goes to session 1 + i % sessions
+        f"INSERT INTO contributions (session_id, user_id, persona_code, content, round_number,"
+        f" tokens, created_at) SELECT 'sess-' || (1 + i % {sessions}),"
+        f" 'user-' || (1 + (1 + i % {sessions}) % {users}),"
+        f" 'persona_' || (1 + i % 45), repeat('insight ', 30), i % 10, 500,"
+        f" now() - make_interval(secs => i) FROM generate_series(1, {contributions}) i",
+        "VACUUM ANALYZE",
+        "CREATE EXTENSION IF NOT EXISTS pg_prewarm",
+        "SELECT pg_prewarm('contributions'), pg_prewarm('idx_contributions_user_id_created_at')",
+    ]
+
 
 LATEST = "SELECT id, session_id, persona_code, round_number, created_at FROM contributions"
-SCRIPTS = {
-    "rls": f"""\\set uid random(1, {USERS})
+
+
+def tenant_script(users: int) -> str:
+    """A random tenant's "count my contributions + my latest 20", through RLS."""
+    return f"""\\set uid random(1, {users})
 BEGIN;
 SELECT set_config('app.current_user_id', 'user-' || :uid, true);
 SELECT count(*) FROM contributions;
 {LATEST} ORDER BY created_at DESC LIMIT 20;
 END;
-""",
+"""
+
+
+LOAD = load_statements(USERS, SESSIONS, CONTRIBUTIONS)
+SCRIPTS = {
+    "rls": tenant_script(USERS),
     "hand": f"""\\set uid random(1, {USERS})
 BEGIN;
 SELECT set_config('bench.same_shape', 'user-' || :uid, true);

@@ -75,6 +75,17 @@ def remote_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def pooler_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pooler-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="the stack's PgBouncer port on the Postgres host (default: $BO1_POOLER_PORT,"
+        " else poolerPort of Pulumi.<stack>.yaml)",
+    )
+
+
 def migrations_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--migrations-dir",
@@ -356,14 +367,15 @@ VERBS = (
          "Bring a stack's fresh containers to a ready data layer. Idempotent. Secrets come"
          " from the BO1_* variables of secrets/catalogue.toml, never from argv.",
          (PG, REDIS, wait_option(60.0), remote_option, MIGRATIONS, stack_options,
-          bootstrap_options), bootstrap),
+          pooler_option, bootstrap_options), bootstrap),
     Verb(("verify",), "check the data layer end to end; non-zero on any failure",
-         "Check schema, row-level security, personas, migrations, Redis settings and the"
-         " app's own logins against the stack; print a table; exit 1 on any failure.",
-         (PG, REDIS, WAIT, remote_option, MIGRATIONS, stack_options), verify),
-    Verb(("status",), "one screen: migrations, personas, Redis memory",
-         "Show where the data layer stands: migrations, personas and Redis memory.",
-         (PG, REDIS, WAIT, remote_option, MIGRATIONS), status),
+         "Check schema, row-level security, personas, migrations, the pooler, Redis settings"
+         " and the app's own logins against the stack; print a table; exit 1 on any failure.",
+         (PG, REDIS, WAIT, remote_option, MIGRATIONS, stack_options, pooler_option), verify),
+    Verb(("status",), "one screen: migrations, personas, pooler, Redis memory",
+         "Show where the data layer stands: migrations, personas, backups, the pooler's"
+         " pools and Redis memory.",
+         (PG, REDIS, WAIT, remote_option, MIGRATIONS, stack_option, pooler_option), status),
     Verb(("redis-cleanup",), "cron-ready Redis hygiene: TTLs, stale keys, orphans, memory",
          "One SCAN pass that gives keys their TTL and deletes stale and orphaned ones."
          " Exit 0: clean; 1: memory at or above 80% of maxmemory; 2: an error.",

@@ -22,6 +22,8 @@ INPUTS = (
     Input("PGPORT", "connection", "Postgres port published on that host"),
     Input("PGUSER", "connection", "the superuser, `postgres`"),
     Input("PGDATABASE", "connection", "the stack's database"),
+    Input("BO1_POOLER_PORT", "connection",
+          "PgBouncer's port on the Postgres host (or `--pooler-port`); DATABASE_URL goes there"),
     Input("REDIS_URL", "connection", "Redis as `bo1_ops` (or `--redis-url`)"),
     Input("DOCKER_HOST", "connection",
           "the stack's Docker host (`docker:host`): `ssh://` opens a tunnel, `tcp://` connects"

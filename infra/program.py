@@ -1,6 +1,9 @@
-"""The Pulumi program: one stack is a network, Postgres 15 + pgvector, Redis and secrets."""
+"""The Pulumi program: one stack is a network, Postgres 15 + pgvector, PgBouncer, Redis and
+secrets (plus the backup sidecar where backups are on)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
@@ -15,9 +18,10 @@ from infra import docker_host
 from infra.components.backup_storage import BackupStorage
 from infra.components.bootstrap_hook import BootstrapHook
 from infra.components.container_service import ContainerService
+from infra.components.stack_image import StackImage
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_stack_config
-from infra.specs import backup, postgres_server, redis_server
+from infra.specs import backup, pooler, postgres_server, redis_server
 from infra.specs.model import ContainerSpec
 
 
@@ -69,19 +73,33 @@ def main() -> None:
         opts=pulumi.ResourceOptions(provider=provider),
     )
     pg_spec, redis_spec = postgres_server.container(settings), redis_server.container(settings)
+    image = StackImage(f"{settings.prefix}-image", settings, with_docker)
     storage = (
         BackupStorage(f"{settings.prefix}-backup-storage", settings, with_docker)
         if settings.backups
         else None
     )
+    socket = socket_volume(settings, provider)
+    shared = {socket.volume_name: socket.volume, **(storage.volumes if storage else {})}
     pg = ContainerService(
         pg_spec.name,
         pg_spec,
         network,
         secrets.values,
         retain_data=settings.protect_data,
-        shared=storage.volumes if storage else None,
-        built=storage.image if storage else None,
+        shared=shared,
+        built=image.image if storage else None,
+        opts=with_docker,
+    )
+    pool_spec = pooler.container(settings)
+    pool = ContainerService(
+        pool_spec.name,
+        pool_spec,
+        network,
+        secrets.values,
+        retain_data=False,
+        shared={socket.volume_name: socket.volume},
+        built=image.image,
         opts=with_docker,
     )
     cache = ContainerService(
@@ -93,7 +111,7 @@ def main() -> None:
         opts=with_docker,
     )
     if storage:
-        backup_sidecar(settings, pg_spec, pg, storage, network, secrets, with_docker)
+        backup_sidecar(settings, pg_spec, pg, shared, image, network, secrets, with_docker)
     ops_url = redis_url(settings, redis_users.OPS_USER, secrets.values["redisOpsPassword"])
     BootstrapHook(
         f"{settings.prefix}-bootstrap",
@@ -103,17 +121,37 @@ def main() -> None:
         ops_url,
         pg,
         cache,
+        pool,
         host,
     )
-    export_connections(settings, secrets, ops_url, pg, cache, network)
+    export_connections(settings, secrets, ops_url, pg, cache, pool, network)
     pulumi.export("appEnv", app_environment(settings, secrets.values))
+
+
+@dataclass(frozen=True)
+class SocketVolume:
+    volume_name: str
+    volume: docker.Volume
+
+
+def socket_volume(settings: StackSettings, provider: docker.Provider) -> SocketVolume:
+    """Postgres's socket directory: the pooler and the backup sidecar reach it without TCP."""
+    name = postgres_server.socket_volume(settings)
+    volume = docker.Volume(
+        name,
+        name=name,
+        labels=[docker.VolumeLabelArgs(label="com.bo1.stack", value=settings.stack)],
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
+    return SocketVolume(name, volume)
 
 
 def backup_sidecar(
     settings: StackSettings,
     pg_spec: ContainerSpec,
     pg: ContainerService,
-    storage: BackupStorage,
+    shared: dict[str, docker.Volume],
+    image: StackImage,
     network: docker.Network,
     secrets: StackSecrets,
     opts: pulumi.ResourceOptions,
@@ -127,13 +165,13 @@ def backup_sidecar(
         network,
         secrets.values,
         retain_data=False,
-        shared={**storage.volumes, pg_spec.volume_name: pg.volume},
-        built=storage.image,
+        shared={**shared, pg_spec.volume_name: pg.volume},
+        built=image.image,
         depends_on=[pg.container],  # the stanza needs a running Postgres
         opts=opts,
     )
     pulumi.export("backupContainer", sidecar.container.name)
-    pulumi.export("backupRepositoryVolume", storage.volumes[backup.repo_volume(settings)].name)
+    pulumi.export("backupRepositoryVolume", shared[backup.repo_volume(settings)].name)
     # Without the passphrase no backup can be read: keep a copy off the Docker host.
     pulumi.export("backupCipherPassword", secrets.values["pgbackrestCipherPassword"])
     return sidecar
@@ -145,7 +183,12 @@ def app_environment(
     """What bootstrap writes to secrets/.env.<stack>, as one secret output."""
     host = settings.client_host
     at = app_env.Endpoints(
-        host, settings.postgres_port, settings.postgres_database, host, settings.redis_port
+        postgres_host=host,
+        postgres_port=settings.postgres_port,
+        database=settings.postgres_database,
+        pooler_port=settings.pooler_port,
+        redis_host=host,
+        redis_port=settings.redis_port,
     )
     values = pulumi.Output.all(**secrets).apply(
         lambda v: app_env.render(v, at, settings.app_settings)
@@ -154,14 +197,15 @@ def app_environment(
 
 
 def postgres_url(
-    settings: StackSettings, user: str, password: pulumi.Output[str]
+    settings: StackSettings, user: str, password: pulumi.Output[str], port: int | None = None
 ) -> pulumi.Output[str]:
+    """A URL straight to Postgres, or to ``port`` on the same host (the pooler)."""
     return _secret_url(
         "postgresql",
         user,
         password,
         settings.client_host,
-        settings.postgres_port,
+        port or settings.postgres_port,
         settings.postgres_database,
     )
 
@@ -185,9 +229,11 @@ def export_connections(
     ops_url: pulumi.Output[str],
     pg: ContainerService,
     cache: ContainerService,
+    pool: ContainerService,
     network: docker.Network,
 ) -> None:
     values = secrets.values
+    app_password = values["postgresAppPassword"]
     pulumi.export("postgresHost", settings.client_host)
     pulumi.export("postgresPort", settings.postgres_port)
     pulumi.export("postgresDatabase", settings.postgres_database)
@@ -197,7 +243,12 @@ def export_connections(
         "postgresSuperuserUrl",
         postgres_url(settings, SUPERUSER, values["postgresSuperuserPassword"]),
     )
-    pulumi.export("databaseUrl", postgres_url(settings, APP_ROLE, values["postgresAppPassword"]))
+    pulumi.export("poolerPort", settings.pooler_port)
+    # The app's URL goes through PgBouncer; the direct one is for session work.
+    pulumi.export(
+        "databaseUrl", postgres_url(settings, APP_ROLE, app_password, settings.pooler_port)
+    )
+    pulumi.export("databaseDirectUrl", postgres_url(settings, APP_ROLE, app_password))
     pulumi.export(
         "serviceDatabaseUrl",
         postgres_url(settings, SERVICE_ROLE, values["postgresServicePassword"]),
@@ -208,6 +259,7 @@ def export_connections(
     pulumi.export("network", network.name)
     pulumi.export("postgresContainer", pg.container.name)
     pulumi.export("redisContainer", cache.container.name)
+    pulumi.export("poolerContainer", pool.container.name)
     pulumi.export("postgresVolume", pg.volume.name if pg.volume else None)
     pulumi.export("redisVolume", cache.volume.name if cache.volume else None)
     pulumi.export("dataRetainedOnDestroy", settings.protect_data)

@@ -32,6 +32,7 @@ from bootstrap import paths
 from bootstrap.appenv.model import check_overrides
 from bootstrap.backup.policy import Policy
 from bootstrap.errors import Bo1Error
+from bootstrap.pooler.config import Pool
 from bootstrap.redisdb.keys import KeyFamily, with_extra
 from bootstrap.redisdb.releases import DEFAULT_LINE, LineName, check_image
 from bootstrap.redisdb.releases import line as redis_line
@@ -154,6 +155,9 @@ def _cron(value: str) -> str:
     return " ".join(fields)
 
 
+# Postgres connections kept for direct work beside the pooler and the 3 superuser slots.
+DIRECT_CONNECTIONS = 10
+
 PgMemory = Annotated[str, AfterValidator(_pg_memory)]
 Cron = Annotated[str, AfterValidator(_cron)]
 RedisMemory = Annotated[str, AfterValidator(_redis_memory)]
@@ -201,6 +205,18 @@ class StackSettings(BaseModel):
         default_factory=list
     )
 
+    # PgBouncer (docs/POOLING.md): the app's DATABASE_URL goes through it.
+    pooler_port: Port = 6432
+    pooler_max_client_conn: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    pooler_default_pool_size: Annotated[int, Field(ge=1, le=1000)] = 20
+    pooler_reserve_pool_size: Annotated[int, Field(ge=0, le=100)] = 5
+    pooler_server_login_retry_s: Annotated[int, Field(ge=1, le=60)] = 1
+    pooler_query_wait_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 30
+    pooler_idle_transaction_timeout_s: Annotated[int, Field(ge=0, le=3600)] = 60
+    pooler_server_idle_timeout_s: Annotated[int, Field(ge=0, le=86_400)] = 600
+    pooler_client_idle_timeout_s: Annotated[int, Field(ge=0, le=86_400)] = 0
+    pooler_memory_mb: Annotated[int, Field(ge=32)] = 128
+
     protect_data: bool = False
 
     # Backups (docs/BACKUPS.md): on in every stack but dev unless set. Times are the
@@ -245,9 +261,22 @@ class StackSettings(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> StackSettings:
-        if self.postgres_port == self.redis_port:
+        ports = {"postgresPort": self.postgres_port, "redisPort": self.redis_port,
+                 "poolerPort": self.pooler_port}  # fmt: skip
+        for key, port in ports.items():
+            same = [k for k, p in ports.items() if p == port and k != key]
+            if same:
+                raise ValueError(f"{key} and {same[0]} are both {port}; use a port each")
+        # Postgres keeps 3 slots for superusers; direct work (migrations, bootstrap, the
+        # backups and their drill, admin sessions) needs room beside the pooler's share.
+        room = self.postgres_max_connections - 3 - DIRECT_CONNECTIONS
+        if self.pool().server_connections > room:
             raise ValueError(
-                f"postgresPort and redisPort are both {self.postgres_port}; use two ports"
+                f"poolerDefaultPoolSize {self.pooler_default_pool_size} +"
+                f" poolerReservePoolSize {self.pooler_reserve_pool_size} leave fewer than"
+                f" {DIRECT_CONNECTIONS} of postgresMaxConnections"
+                f" {self.postgres_max_connections} for direct connections; keep their sum"
+                f" at most {room} or raise postgresMaxConnections"
             )
         # Redis needs headroom above maxmemory: fragmentation, buffers, the AOF-rewrite fork.
         needed = redis_bytes(self.redis_maxmemory) * 5 // 4 // 2**20 + 32
@@ -281,6 +310,18 @@ class StackSettings(BaseModel):
     def backups(self) -> bool:
         """Whether this stack archives WAL and runs the backup sidecar."""
         return self.stack != "dev" if self.backup_enabled is None else self.backup_enabled
+
+    def pool(self) -> Pool:
+        return Pool(
+            max_client_conn=self.pooler_max_client_conn,
+            default_pool_size=self.pooler_default_pool_size,
+            reserve_pool_size=self.pooler_reserve_pool_size,
+            server_login_retry_s=self.pooler_server_login_retry_s,
+            query_wait_timeout_s=self.pooler_query_wait_timeout_s,
+            idle_transaction_timeout_s=self.pooler_idle_transaction_timeout_s,
+            server_idle_timeout_s=self.pooler_server_idle_timeout_s,
+            client_idle_timeout_s=self.pooler_client_idle_timeout_s,
+        )
 
     def backup_policy(self) -> Policy:
         return Policy(

@@ -24,6 +24,7 @@ from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.databases import temp_database
+from tests.support.pooler import Pooler, running_pgbouncer, stack_auth_file
 from tests.support.ports import free_port
 from tests.support.postgres_server import PostgresServer, running_postgres
 from tests.support.pulumi_harness import stack_config
@@ -63,15 +64,37 @@ def database(cluster: PostgresServer, request: pytest.FixtureRequest) -> Iterato
         yield name
 
 
+@pytest.fixture
+def pooler(
+    cluster: PostgresServer,
+    database: str,
+    stack_secrets: dict[str, str],
+    scratch_root: Path,
+) -> Iterator[Pooler]:
+    """The stack's PgBouncer in front of this test's database, its auth file from the secrets."""
+    with running_pgbouncer(
+        scratch_root / f"pooler-{database}", cluster, stack_auth_file(stack_secrets),
+        database=database,
+    ) as running:  # fmt: skip
+        yield running
+
+
 def environment(
-    server: PostgresServer, db: str, redis_proc: RedisProcess, values: dict[str, str]
+    server: PostgresServer,
+    db: str,
+    redis_proc: RedisProcess,
+    values: dict[str, str],
+    pooler_port: int | None = None,
 ) -> dict[str, str]:
-    """What the Pulumi hook gives bootstrap: PG* (no password), REDIS_URL as bo1_ops, BO1_* secrets."""
+    """What the Pulumi hook gives bootstrap: PG* (no password), the pooler's port, REDIS_URL as
+    bo1_ops, BO1_* secrets."""
     env = {
         "PGHOST": server.host,
         "PGPORT": str(server.port),
         "PGUSER": "postgres",
         "PGDATABASE": db,
+        # no pooler: a port nothing listens on (verify then says so)
+        "BO1_POOLER_PORT": str(pooler_port or free_port()),
     }
     env["REDIS_URL"] = redis_proc.server.url("bo1_ops", values["redisOpsPassword"])
     env |= {s.env: values[s.key] for s in CATALOGUE.secrets}
@@ -84,9 +107,9 @@ def boot_env(
     database: str,
     redis_proc: RedisProcess,
     stack_secrets: dict[str, str],
-    tmp_path: Path,
+    pooler: Pooler,
 ) -> dict[str, str]:
-    return environment(cluster, database, redis_proc, stack_secrets)
+    return environment(cluster, database, redis_proc, stack_secrets, pooler.port)
 
 
 def boot(env: dict[str, str], env_file: Path, *extra: str) -> tuple[int, str, str]:
@@ -131,8 +154,22 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     verified = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "FAIL" not in verified.stdout
-    assert "15 of 15 checks passed." in verified.stdout
+    assert "17 of 17 checks passed." in verified.stdout
     assert "ReJSON, search loaded (line 8.8)" in verified.stdout
+    assert re.search(r"pooler\s+ok\s+PgBouncer [\d.]+: transaction mode, reset", verified.stdout)
+    # what bootstrap stored is, byte for byte, what the program's auth file carries
+    in_auth_file = dict(
+        tuple(part.strip('"') for part in line.split()) for line in
+        stack_auth_file(stack_secrets).splitlines()
+    )  # fmt: skip
+    with psycopg.connect(cluster.dsn(database)) as conn:
+        stored = dict(
+            conn.execute(
+                "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)",
+                [list(in_auth_file)],
+            ).fetchall()
+        )
+    assert stored == in_auth_file and len(stored) == 2
 
     before = (env_file.stat().st_ino, env_file.stat().st_mtime_ns)
     with psycopg.connect(cluster.dsn(database)) as conn:
@@ -159,6 +196,7 @@ def test_env_file_is_private_complete_and_works(
     cluster: PostgresServer,
     database: str,
     boot_env: dict[str, str],
+    pooler: Pooler,
     stack_secrets: dict[str, str],
     redis_proc: RedisProcess,
     tmp_path: Path,
@@ -169,8 +207,11 @@ def test_env_file_is_private_complete_and_works(
     values = read_env(env_file)
     assert values["ANTHROPIC_API_KEY"] == stack_secrets["anthropicApiKey"]
     assert values["VOYAGE_API_KEY"] == stack_secrets["voyageApiKey"]
-    with psycopg.connect(values["DATABASE_URL"]) as app:
-        assert app.execute("SELECT current_user").fetchone() == ("bo1_app",)
+    assert f":{pooler.port}/" in values["DATABASE_URL"]
+    assert f":{cluster.port}/" in values["DATABASE_DIRECT_URL"]
+    for url in (values["DATABASE_URL"], values["DATABASE_DIRECT_URL"]):
+        with psycopg.connect(url) as app:
+            assert app.execute("SELECT current_user").fetchone() == ("bo1_app",)
     with psycopg.connect(values["DATABASE_SERVICE_URL"]) as service:
         assert service.execute("SELECT current_user").fetchone() == ("bo1_service",)
     import redis

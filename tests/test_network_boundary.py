@@ -25,9 +25,11 @@ import redis
 from bootstrap.appenv.env_file import read as read_env
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import StackSettings, from_config
+from infra.specs import pooler as pooler_spec
 from infra.specs import postgres_server, redis_server
 from tests.support import netns
 from tests.support.cli import run_cli
+from tests.support.pooler import Pooler, running_pgbouncer, stack_auth_file
 from tests.support.postgres_server import PostgresServer, running_postgres
 from tests.support.pulumi_harness import stack_config
 from tests.support.redis_server import RedisProcess, running_stack_redis
@@ -43,6 +45,7 @@ class Host:
     ns: netns.Namespace
     postgres: PostgresServer
     redis: RedisProcess
+    pooler: Pooler
     settings: StackSettings
     secrets: dict[str, str]
 
@@ -53,6 +56,7 @@ class Host:
             "PGPORT": str(self.postgres.port),
             "PGUSER": "postgres",
             "PGDATABASE": "postgres",
+            "BO1_POOLER_PORT": str(self.pooler.port),
             "REDIS_URL": self.redis.server.url("bo1_ops", self.secrets["redisOpsPassword"]),
             **{s.env: self.secrets[s.key] for s in CATALOGUE.secrets},
         }
@@ -72,10 +76,16 @@ def host(scratch_root: Path) -> Iterator[Host]:
         ) as pg:
             values = {s.key: f"{s.key}-{secrets.token_hex(8)}" for s in CATALOGUE.secrets}
             values["postgresSuperuserPassword"] = pg.password
-            with running_stack_redis(
-                scratch_root / "boundary-redis", settings, values, netns=ns
-            ) as cache:
-                yield Host(ns, pg, cache, settings, values)
+            with (
+                running_stack_redis(
+                    scratch_root / "boundary-redis", settings, values, netns=ns
+                ) as cache,
+                running_pgbouncer(
+                    scratch_root / "boundary-pooler", pg, stack_auth_file(values),
+                    database="postgres", pool=settings.pool(), netns=ns,
+                ) as pooler,
+            ):  # fmt: skip
+                yield Host(ns, pg, cache, pooler, settings, values)
 
 
 def test_the_whole_cli_works_from_outside_the_host(host: Host, tmp_path: Path) -> None:
@@ -84,13 +94,15 @@ def test_the_whole_cli_works_from_outside_the_host(host: Host, tmp_path: Path) -
     assert boot.returncode == 0, boot.stderr
     verify = run_cli("verify", "--stack", "dev", "--env-file", str(env_file), env=host.env())
     assert verify.returncode == 0, verify.stdout  # incl. the env file's DATABASE_URL, REDIS_URL
-    assert "15 of 15 checks passed." in verify.stdout
+    assert "17 of 17 checks passed." in verify.stdout
     status = run_cli("status", env=host.env())
     assert status.returncode == 0 and host.ns.ip in status.stdout, status.stderr
+    assert f"Pooler {host.ns.ip}:6432" in status.stdout and "transaction mode" in status.stdout
     cleanup = run_cli("redis-cleanup", env=host.env())
     assert cleanup.returncode == 0, cleanup.stderr
     values = read_env(env_file)
-    assert f"@{host.ns.ip}:" in values["DATABASE_URL"] and values["REDIS_HOST"] == host.ns.ip
+    assert f"@{host.ns.ip}:6432/" in values["DATABASE_URL"] and values["REDIS_HOST"] == host.ns.ip
+    assert f"@{host.ns.ip}:{host.postgres.port}/" in values["DATABASE_DIRECT_URL"]
 
 
 def test_the_server_sees_a_non_loopback_client(host: Host) -> None:
@@ -108,19 +120,21 @@ def test_the_app_logs_in_to_redis_with_its_password_from_outside(host: Host) -> 
         assert app.set("session:bo1_boundary", "1", ex=60)
 
 
-def test_both_healthchecks_pass_inside_the_host(host: Host, tmp_path: Path) -> None:
+def test_every_healthcheck_passes_inside_the_host(host: Host, tmp_path: Path) -> None:
     password_file = tmp_path / "health"
     password_file.write_text(host.secrets["redisHealthPassword"])
     redis_check = redis_server.healthcheck(password_file=str(password_file))
     pg_check = postgres_server.healthcheck("postgres", port=host.postgres.port)
-    assert pg_check.test[0] == "CMD" and redis_check.test[0] == "CMD-SHELL"
+    pool_check = pooler_spec.healthcheck(host.pooler.port)
+    assert pg_check.test[0] == pool_check.test[0] == "CMD" and redis_check.test[0] == "CMD-SHELL"
     ran = [
-        subprocess.run(host.ns.run(*pg_check.test[1:]), capture_output=True, text=True),
-        subprocess.run(
-            host.ns.run("sh", "-c", redis_check.test[1]), capture_output=True, text=True
-        ),
+        subprocess.run(host.ns.run(*check.test[1:]), capture_output=True, text=True)
+        for check in (pg_check, pool_check)
     ]
-    assert [r.returncode for r in ran] == [0, 0], [r.stdout + r.stderr for r in ran]
+    ran.append(
+        subprocess.run(host.ns.run("sh", "-c", redis_check.test[1]), capture_output=True, text=True)
+    )
+    assert [r.returncode for r in ran] == [0, 0, 0], [r.stdout + r.stderr for r in ran]
 
 
 # -- negative controls: what the same client meets with yesterday's files ------------------

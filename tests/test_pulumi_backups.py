@@ -10,6 +10,7 @@ import pytest
 from bootstrap.backup.policy import STANZA
 from infra.settings import from_config
 from infra.specs import backup
+from infra.specs.image import IMAGE_DIR, image_build
 from tests.support.pulumi_harness import (
     ProgramFailed,
     ProgramRun,
@@ -45,12 +46,12 @@ def test_the_image_is_built_from_the_pinned_base_and_postgres_runs_it(
     settings = from_config(stack, stack_config(stack))
     (image,) = run.of_type("docker:index/image:Image")
     inputs = unwrap(image.inputs)
-    build = backup.image_build(settings)
+    build = image_build(settings)
     assert inputs["imageName"] == build.tag and inputs["skipPush"] is True
     assert inputs["build"]["args"] == {"BASE_IMAGE": settings.postgres_image}
     assert "@sha256:" in settings.postgres_image
     assert inputs["build"]["context"].endswith("infra/images/postgres")
-    dockerfile = (backup.IMAGE_DIR / "Dockerfile").read_text()
+    dockerfile = (IMAGE_DIR / "Dockerfile").read_text()
     assert "FROM ${BASE_IMAGE}" in dockerfile and "pgbackrest" in dockerfile
     remote = run.named(f"bo1-{stack}-postgres-image", "docker:index/remoteImage:RemoteImage")
     assert remote.inputs["name"] == build.tag and image.urn in remote.dependencies
@@ -59,8 +60,8 @@ def test_the_image_is_built_from_the_pinned_base_and_postgres_runs_it(
 def test_the_image_tag_follows_its_content() -> None:
     settings = from_config("prod", {})
     other_base = settings.model_copy(update={"postgres_image": "x/y:1@sha256:" + "0" * 64})
-    assert backup.image_build(settings).tag != backup.image_build(other_base).tag
-    assert backup.image_build(settings).tag == backup.image_build(settings).tag
+    assert image_build(settings).tag != image_build(other_base).tag
+    assert image_build(settings).tag == image_build(settings).tag
 
 
 def test_postgres_archives_every_segment_through_pgbackrest(
@@ -131,7 +132,7 @@ def test_the_passphrase_is_a_secret_output(backed_up: tuple[str, ProgramRun]) ->
 
 def test_dev_backs_up_only_when_asked() -> None:
     plain = run_program("dev", stack_config("dev"))
-    assert not plain.of_type("docker:index/image:Image")
+    assert not any(r.name.endswith("-backup") for r in plain.registrations)
     assert not any(
         "archive_mode=on" in a for a in unwrap(_container(plain, "-postgres").inputs)["command"]
     )

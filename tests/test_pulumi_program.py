@@ -12,7 +12,8 @@ import pytest
 from bootstrap.redisdb.releases import line as redis_line
 from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
-from infra.specs import backup, postgres_server, redis_server
+from infra.specs import postgres_server, redis_server
+from infra.specs.image import image_build
 from tests.support.pulumi_harness import (
     REQUIRED_SECRETS,
     ProgramFailed,
@@ -31,6 +32,7 @@ GENERATED = [s for s in CATALOGUE.secrets if s.kind == "generated"]
 SECRET_URLS = (
     "postgresSuperuserUrl",
     "databaseUrl",
+    "databaseDirectUrl",
     "serviceDatabaseUrl",
     "redisUrl",
     "redisOpsUrl",
@@ -67,28 +69,32 @@ def test_every_resource_is_registered_once_with_the_stack_in_its_name(
     for r in run.registrations:
         counts[r.type] = counts.get(r.type, 0) + 1
         assert f"bo1-{stack}-" in r.name, r.name
-    # Backups (staging and prod by default): the built image, the repository and socket
-    # volumes, and the sidecar's container.
+    # Every stack: Postgres, Redis, the pooler, and the image the program builds.
+    # Backups (staging and prod by default): the repository and socket volumes, and
+    # the sidecar's container.
     backups = int(from_config(stack, stack_config(stack)).backups)
     assert counts == {
         "pulumi:providers:docker": 1,
         "bo1:infra:StackSecrets": 1,
         "random:index/randomPassword:RandomPassword": len(GENERATED),
         "docker:index/network:Network": 1,
-        "bo1:infra:ContainerService": 2 + backups,
-        "docker:index/remoteImage:RemoteImage": 2 + backups,
-        "docker:index/volume:Volume": 2 + 2 * backups,
-        "docker:index/container:Container": 2 + backups,
+        "bo1:infra:StackImage": 1,
+        "docker:index/image:Image": 1,
+        "bo1:infra:ContainerService": 3 + backups,
+        "docker:index/remoteImage:RemoteImage": 3 + backups,
+        "docker:index/volume:Volume": 3 + backups,
+        "docker:index/container:Container": 3 + backups,
         "bo1:infra:BootstrapHook": 1,
         "command:local:Command": 1,
-    } | ({"bo1:infra:BackupStorage": 1, "docker:index/image:Image": 1} if backups else {})
+    } | ({"bo1:infra:BackupStorage": 1} if backups else {})
     assert (
         run.named(f"bo1-{stack}-net", "docker:index/network:Network").inputs["name"]
         == f"bo1-{stack}-net"
     )
     volumes = {r.inputs["name"] for r in run.of_type("docker:index/volume:Volume")}
-    shared = {f"bo1-{stack}-pgbackrest", f"bo1-{stack}-pgsocket"} if backups else set()
-    assert volumes == {f"bo1-{stack}-pgdata", f"bo1-{stack}-redisdata"} | shared
+    repo = {f"bo1-{stack}-pgbackrest"} if backups else set()
+    always = {f"bo1-{stack}-pgdata", f"bo1-{stack}-redisdata", f"bo1-{stack}-pgsocket"}
+    assert volumes == always | repo
 
 
 def test_children_are_parented_to_their_component(stack_run: tuple[str, ProgramRun]) -> None:
@@ -113,7 +119,7 @@ def test_images_are_pinned_and_containers_use_their_id(stack_run: tuple[str, Pro
     settings = from_config(stack, stack_config(stack))
     # With backups, the image the program builds from the pinned one (test_pulumi_backups).
     assert images[f"bo1-{stack}-postgres-image"].inputs["name"] == (
-        backup.image_build(settings).tag if settings.backups else settings.postgres_image
+        image_build(settings).tag if settings.backups else settings.postgres_image
     )
     # The stack's Redis line, pinned by tag and digest (bootstrap/redisdb/releases.py).
     assert images[f"bo1-{stack}-redis-image"].inputs["name"] == redis_line("8.8").image
@@ -174,13 +180,12 @@ def test_postgres_container(stack_run: tuple[str, ProgramRun]) -> None:
     assert f"shared_buffers={settings.postgres_shared_buffers}" in c["command"]
     assert f"max_connections={settings.postgres_max_connections}" in c["command"]
     assert c["memory"] == settings.postgres_memory_mb
-    shared = [
-        {"volumeName": f"bo1-{stack}-pgbackrest", "containerPath": "/var/lib/pgbackrest"},
-        {"volumeName": f"bo1-{stack}-pgsocket", "containerPath": "/var/run/postgresql"},
-    ]
+    # its socket directory always (the pooler's way in), the repository with backups
+    repo = {"volumeName": f"bo1-{stack}-pgbackrest", "containerPath": "/var/lib/pgbackrest"}
     assert c["volumes"] == [
-        {"volumeName": f"bo1-{stack}-pgdata", "containerPath": "/var/lib/postgresql/data"}
-    ] + (shared if settings.backups else [])
+        {"volumeName": f"bo1-{stack}-pgdata", "containerPath": "/var/lib/postgresql/data"},
+        {"volumeName": f"bo1-{stack}-pgsocket", "containerPath": "/var/run/postgresql"},
+    ] + ([repo] if settings.backups else [])
 
 
 def test_redis_container(stack_run: tuple[str, ProgramRun]) -> None:
@@ -254,7 +259,9 @@ def test_no_password_in_any_plain_input(stack_run: tuple[str, ProgramRun]) -> No
 def test_urls_point_at_the_stack_ports(stack_run: tuple[str, ProgramRun]) -> None:
     stack, run = stack_run
     settings = from_config(stack, stack_config(stack))
-    assert resolve(run.outputs["databaseUrl"])[0].endswith(
+    # the app's URL goes through the pooler; the direct one to Postgres
+    assert resolve(run.outputs["databaseUrl"])[0].endswith(f"@127.0.0.1:{settings.pooler_port}/bo1")
+    assert resolve(run.outputs["databaseDirectUrl"])[0].endswith(
         f"@127.0.0.1:{settings.postgres_port}/bo1"
     )
     # Password only: the app authenticates as Redis's `default` user, as Board of One does.
@@ -512,7 +519,9 @@ def test_app_settings_reach_the_hook_and_bad_ones_are_refused() -> None:
 def test_a_host_address_publishes_there_and_clients_use_it() -> None:
     run = run_program("dev", {**stack_config("dev"), "bo1-infra:bindAddress": "10.20.30.40"})
     assert container(run, "postgres")["ports"][0]["ip"] == "10.20.30.40"
-    assert "@10.20.30.40:5432/" in resolve(run.outputs["databaseUrl"])[0]
+    assert container(run, "pooler")["ports"][0]["ip"] == "10.20.30.40"
+    assert "@10.20.30.40:6432/" in resolve(run.outputs["databaseUrl"])[0]
+    assert "@10.20.30.40:5432/" in resolve(run.outputs["databaseDirectUrl"])[0]
     assert unwrap(hook(run).inputs["environment"])["PGHOST"] == "10.20.30.40"
 
 

@@ -31,10 +31,10 @@ def test_every_input_of_every_container_volume_and_network_is_stable(
             continue
         assert problems(resource, unwrap(registration.inputs)) == [], registration.name
         checked += 1
-    # Two containers, two volumes, one network; with backups also the sidecar, and the
-    # repository and socket volumes.
+    # Three containers (Postgres, the pooler, Redis), three volumes (the data volumes
+    # and Postgres's socket), one network; with backups also the sidecar and the repository.
     backups = any(r.name.endswith("-backup") for r in stack_run.registrations)
-    assert checked == (8 if backups else 5)
+    assert checked == (9 if backups else 7)
 
 
 def test_every_row_cites_its_source() -> None:
@@ -78,7 +78,7 @@ def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
         ),
         (_set("image", "pgvector/pgvector:pg15"), "the full image id"),
         (_set("logOpts", {"max-file": 3}), "strings"),
-        (_set("stopSignal", "TERM"), "no row in the read-back contract"),
+        (_set("cpuShares", 512), "no row in the read-back contract"),
     ],
 )
 def test_the_contract_catches_what_a_real_engine_would_change(

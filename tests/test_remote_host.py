@@ -28,6 +28,7 @@ from infra.settings import from_config
 from infra.specs import postgres_server
 from tests.support import netns
 from tests.support.cli import assert_one_line_error, run_cli
+from tests.support.pooler import running_pgbouncer, stack_auth_file
 from tests.support.postgres_server import PostgresServer, running_postgres
 from tests.support.pulumi_harness import stack_config
 from tests.support.redis_server import RedisProcess, running_stack_redis
@@ -58,6 +59,7 @@ class Remote:
             "REDIS_URL": f"redis://bo1_ops:{self.secrets['redisOpsPassword']}@127.0.0.1:6379/0",
             "DOCKER_HOST": f"ssh://root@{self.ns.ip}:2222",
             "BO1_DOCKER_SSH_OPTS": json.dumps(self.ssh_opts),
+            "BO1_POOLER_PORT": "6432",
             **{s.env: self.secrets[s.key] for s in CATALOGUE.secrets},
         }
 
@@ -102,9 +104,16 @@ def remote(scratch_root: Path) -> Iterator[Remote]:
             ) as pg:
                 values = {s.key: f"{s.key}-{secrets.token_hex(8)}" for s in CATALOGUE.secrets}
                 values["postgresSuperuserPassword"] = pg.password
-                with running_stack_redis(
-                    scratch_root / "remote-redis", settings, values, netns=ns, loopback_only=True
-                ) as cache:
+                with (
+                    running_stack_redis(
+                        scratch_root / "remote-redis", settings, values, netns=ns,
+                        loopback_only=True,
+                    ) as cache,
+                    running_pgbouncer(
+                        scratch_root / "remote-pooler", pg, stack_auth_file(values),
+                        database="postgres", netns=ns, loopback_only=True,
+                    ),
+                ):  # fmt: skip
                     ns.wait_listening(2222, host=ns.ip)
                     yield Remote(ns, pg, cache, values, ssh_opts)
         finally:
@@ -124,7 +133,8 @@ def test_bootstrap_reaches_a_remote_host_through_an_ssh_tunnel(
     assert f"Migrations: {len(discover(MIGRATIONS_DIR))} applied" in result.stdout
     # The env file names the services as the Docker host publishes them, not the tunnel.
     values = read_env(env_file)
-    assert "@127.0.0.1:5432/postgres" in values["DATABASE_URL"]
+    assert "@127.0.0.1:6432/postgres" in values["DATABASE_URL"]
+    assert "@127.0.0.1:5432/postgres" in values["DATABASE_DIRECT_URL"]
     assert (values["REDIS_HOST"], values["REDIS_PORT"]) == ("127.0.0.1", "6379")
     # ...and the tunnel is gone.
     leftover = subprocess.run(
@@ -136,9 +146,10 @@ def test_bootstrap_reaches_a_remote_host_through_an_ssh_tunnel(
     assert again.returncode == 0 and again.stdout.strip().endswith("nothing changed.")
     # verify and status reach it the same way, the app's own URLs included.
     verify = run_cli("verify", "--stack", "dev", "--env-file", str(env_file), env=remote.hook_env())
-    assert verify.returncode == 0 and "15 of 15 checks passed." in verify.stdout, verify.stdout
+    assert verify.returncode == 0 and "17 of 17 checks passed." in verify.stdout, verify.stdout
     status = run_cli("status", env=remote.hook_env())
     assert status.returncode == 0 and "Postgres 127.0.0.1:5432/postgres" in status.stdout
+    assert "Pooler 127.0.0.1:6432" in status.stdout and "transaction mode" in status.stdout
 
 
 def test_without_the_tunnel_nothing_reaches_the_remote_ports(remote: Remote) -> None:

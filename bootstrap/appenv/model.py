@@ -46,10 +46,19 @@ VARIABLES = (
     EnvVar("ANTHROPIC_API_KEY", "LLM keys", "Anthropic API key (the personas' deliberation)",
            secret_key="anthropicApiKey"),
     EnvVar("VOYAGE_API_KEY", "LLM keys", "Voyage AI API key (embeddings)", secret_key="voyageApiKey"),
-    EnvVar("DATABASE_URL", "Postgres", "PostgreSQL URL as bo1_app, bound by row-level security",
-           computed="postgresAppPassword + the stack's Postgres address"),
+    EnvVar("DATABASE_URL", "Postgres",
+           "PostgreSQL URL as bo1_app, bound by row-level security, through the stack's PgBouncer"
+           " (transaction pooling: set the tenant per transaction, no session state, no"
+           " server-side prepared statements; docs/POOLING.md)",
+           computed="postgresAppPassword + the stack's pooler address"),
+    EnvVar("DATABASE_DIRECT_URL", "Postgres",
+           "PostgreSQL URL as bo1_app straight to Postgres, for what needs a session of its own"
+           " (LISTEN, advisory locks, long cursors, the app's own migrations)",
+           computed="postgresAppPassword + the stack's Postgres address",
+           note="not read by the app yet; DATABASE_URL is what it uses"),
     EnvVar("DATABASE_SERVICE_URL", "Postgres",
-           "PostgreSQL URL as bo1_service (BYPASSRLS) for admin work and background jobs",
+           "PostgreSQL URL as bo1_service (BYPASSRLS) for admin work and background jobs,"
+           " straight to Postgres",
            computed="postgresServicePassword + the stack's Postgres address",
            note="not read by the app yet; give it only to trusted background jobs"),
     EnvVar("REDIS_HOST", "Redis", "Redis host", computed="the stack's Redis address"),
@@ -84,6 +93,7 @@ class Endpoints:
     postgres_host: str
     postgres_port: int
     database: str
+    pooler_port: int  # PgBouncer, on the Postgres host
     redis_host: str
     redis_port: int
 
@@ -121,6 +131,10 @@ def render(
     redis_password = secrets["redisAppPassword"]
     computed = {
         "DATABASE_URL": connection_url(
+            "postgresql", APP_ROLE, secrets["postgresAppPassword"],
+            at.postgres_host, at.pooler_port, at.database,
+        ),
+        "DATABASE_DIRECT_URL": connection_url(
             "postgresql", APP_ROLE, secrets["postgresAppPassword"],
             at.postgres_host, at.postgres_port, at.database,
         ),

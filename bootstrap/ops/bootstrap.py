@@ -27,6 +27,7 @@ from bootstrap.personas import catalogue as persona_catalogue
 from bootstrap.personas import seed
 from bootstrap.personas.catalogue import Persona
 from bootstrap.personas.seed import SeedPlan
+from bootstrap.pooler import console
 from bootstrap.postgres import roles, scram
 from bootstrap.postgres.connect import connect_superuser, target
 from bootstrap.redisdb import connect as redis_connect
@@ -57,7 +58,7 @@ def app_settings(raw: str) -> dict[str, str]:
 
 
 def connect_rekeying(
-    dsn: str, password: str, wait: float, at: tuple[str, int]
+    dsn: str, password: str, salt_key: str, wait: float, at: tuple[str, int]
 ) -> psycopg.Connection:
     """The superuser with the stack's current password; re-keyed over the socket if rotated."""
     try:
@@ -67,7 +68,7 @@ def connect_rekeying(
         if not local_psql:
             raise
     # The volume was initialized with an older password: set the new one locally, then retry.
-    roles.rekey_superuser_locally(local_psql, password)
+    roles.rekey_superuser_locally(local_psql, password, salt_key)
     print("Postgres superuser: password re-keyed over the local socket")
     return connect_superuser(dsn, wait=0, password=password, at=at)
 
@@ -84,17 +85,26 @@ def bootstrap(args: argparse.Namespace) -> int:
     personas = persona_catalogue.load(
         Path(args.personas_file) if args.personas_file else paths.PERSONAS_FILE
     )
+    pooler_port = console.port(args)
 
     # Targets as the Docker host publishes them; the env file names these, not a tunnel's end.
     pg_at, redis_at = target(args.dsn), address_of(redis_url, 6379)
     with reach(args.docker_host, [pg_at, redis_at]) as here:
         redis_connect.connect(url_at(redis_url, here[redis_at]), wait=args.wait).close()
+        salt_key = secrets[roles.SALT_KEY_SECRET]
         conn = connect_rekeying(
-            args.dsn, secrets["postgresSuperuserPassword"], args.wait, here[pg_at]
+            args.dsn, secrets["postgresSuperuserPassword"], salt_key, args.wait, here[pg_at]
         )
         result = _bootstrap_database(conn, migrations, personas, secrets)
     applied, plan, states, database = result
-    endpoints = app_env.Endpoints(_tcp_host(pg_at[0]), pg_at[1], database, *redis_at)
+    endpoints = app_env.Endpoints(
+        postgres_host=tcp_host(pg_at[0]),
+        postgres_port=pg_at[1],
+        database=database,
+        pooler_port=pooler_port,
+        redis_host=redis_at[0],
+        redis_port=redis_at[1],
+    )
     changes = len(applied) + plan.changes + sum(s == "set" for s in states.values())
     path = env_file_path(args)
     values = app_env.render(secrets, endpoints, overrides)
@@ -127,12 +137,14 @@ def _bootstrap_database(
         plan = seed.apply(conn, personas)
         print(plan.summary())
         states = roles.sync_passwords(
-            conn, {role: secrets[key] for role, key in roles.ROLE_SECRETS.items()}
+            conn,
+            {role: secrets[key] for role, key in roles.ROLE_SECRETS.items()},
+            secrets[roles.SALT_KEY_SECRET],
         )
         print("Role passwords: " + ", ".join(f"{r} {s}" for r, s in states.items()) + ".")
         return applied, plan, states, conn.info.dbname
 
 
-def _tcp_host(host: str) -> str:
+def tcp_host(host: str) -> str:
     # A socket directory is no address for the app; it reaches the published port.
     return "127.0.0.1" if host.startswith("/") else host

@@ -218,7 +218,14 @@ def render_env_example() -> str:
         key: "change-me"
         for key in ("postgresAppPassword", "postgresServicePassword", "redisAppPassword")
     }
-    at = app_env.Endpoints("127.0.0.1", 5432, "bo1", "127.0.0.1", 6379)
+    at = app_env.Endpoints(
+        postgres_host="127.0.0.1",
+        postgres_port=5432,
+        database="bo1",
+        pooler_port=6432,
+        redis_host="127.0.0.1",
+        redis_port=6379,
+    )
     values = app_env.render(placeholders, at)
     out = [
         "# Board of One: every variable the app reads, with its default or an example.",

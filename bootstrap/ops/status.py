@@ -1,15 +1,19 @@
-"""``bo1-infra status``: one screen on the data layer: migrations, personas, Redis memory."""
+"""``bo1-infra status``: one screen on the data layer: migrations, personas, backups, the
+pooler's pools, Redis memory."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import redis
 
 from bootstrap.backup import last_drill
-from bootstrap.errors import ConnectionFailed
+from bootstrap.errors import Bo1Error, ConnectionFailed
 from bootstrap.migrate.files import Migration, discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
+from bootstrap.ops.bootstrap import tcp_host
+from bootstrap.pooler import console
 from bootstrap.postgres.connect import connect_superuser, target
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.releases import MODULE_NAMES
@@ -24,9 +28,25 @@ def stack_status(args: argparse.Namespace) -> int:
     migrations = discover(resolve_dir(args.migrations_dir))
     redis_url = redis_connect.resolve_url(args.redis_url)
     pg_at, redis_at = target(args.dsn), address_of(redis_url, 6379)
-    with reach(args.docker_host, [pg_at, redis_at]) as here:
+    pooler_at = (tcp_host(pg_at[0]), console.port(args))
+    with reach(args.docker_host, [pg_at, redis_at, pooler_at]) as here:
         reached = (here[pg_at], url_at(redis_url, here[redis_at]))
-        return _show(args, migrations, redis_url, pg_at, reached)
+        code = _show(args, migrations, redis_url, pg_at, reached)
+        print(f"Pooler {pooler_at[0]}:{pooler_at[1]}")
+        print(f"  pools       {_pools(args, here[pooler_at])}")
+        return code
+
+
+def _pools(args: argparse.Namespace, at: tuple[str, int]) -> str:
+    from bootstrap.postgres.connect import conn_params
+    from bootstrap.stack import stack_settings
+
+    database = conn_params(args.dsn).get("dbname") or os.environ.get("PGDATABASE")
+    database = database or stack_settings(args.stack).postgres_database
+    try:
+        return console.read(args.dsn, at, database).summary()
+    except Bo1Error as exc:
+        return f"UNREACHABLE: {exc.message}"
 
 
 def _show(

@@ -1,6 +1,7 @@
 """``bo1-infra verify``: the data layer's validation list as one command, one table, one exit code.
 
-Postgres is checked as the superuser (PG* / --dsn) and Redis as bo1_ops
+Postgres is checked as the superuser (PG* / --dsn), PgBouncer through its admin
+console as the same superuser, and Redis as bo1_ops
 (REDIS_URL / --redis-url), against the settings of the stack's own file
 (``Pulumi.<stack>.yaml``). The application's own credentials are read from the
 env file bootstrap wrote, so verify proves what the app will actually use.
@@ -9,6 +10,7 @@ env file bootstrap wrote, so verify proves what the app will actually use.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +25,9 @@ from bootstrap.backup import last_drill
 from bootstrap.errors import Bo1Error, ConnectionFailed
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
-from bootstrap.ops.bootstrap import env_file_path
-from bootstrap.postgres.connect import connect, connect_superuser, target
+from bootstrap.ops.bootstrap import env_file_path, tcp_host
+from bootstrap.pooler import console
+from bootstrap.postgres.connect import conn_params, connect, connect_superuser, target
 from bootstrap.postgres.tenancy import APP_ROLE, POLICIES, SERVICE_ROLE
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.keys import FAMILIES
@@ -254,6 +257,28 @@ def _app_redis(redis_url: str) -> Check:
     )
 
 
+def pooler_check(dsn: str, at: tuple[str, int], database: str, published: tuple[str, int]) -> Check:
+    """Reachable, transaction mode, session state reset; the pools' use right now."""
+    name = "pooler"
+    try:
+        state = console.read(dsn, at, database)
+    except Bo1Error as exc:
+        return Check(name, False, f"{published[0]}:{published[1]}: {exc.message}")
+    ok = state.pool_mode == "transaction" and state.reset_always
+    return Check(name, ok, f"PgBouncer {state.version.split()[-1]}: {state.summary()}")
+
+
+def app_url_check(database_url: str, pooler_at: tuple[str, int]) -> Check:
+    """The env file sends the app through the pooler, never straight to Postgres."""
+    at = address_of(database_url, 5432) if database_url else None
+    where = f"{at[0]}:{at[1]}" if at else "missing"
+    return Check(
+        "app through pooler",
+        at == pooler_at,
+        f"DATABASE_URL points at {where}; the pooler is {pooler_at[0]}:{pooler_at[1]}",
+    )
+
+
 def _refused(attempt: Callable[[], object]) -> bool:
     try:
         attempt()
@@ -269,9 +294,14 @@ def verify(args: argparse.Namespace) -> int:
     database_url, app_redis_url = env.get("DATABASE_URL", ""), env.get("REDIS_URL", "")
     # Every address as the Docker host publishes it; reach() says where to connect from here.
     pg_at, ops_at = target(args.dsn), address_of(ops_url, 6379)
+    pooler_at = (tcp_host(pg_at[0]), console.port(args))
     app_at = [address_of(u, port) for u, port in ((database_url, 5432), (app_redis_url, 6379)) if u]
-    with reach(args.docker_host, [pg_at, ops_at, *app_at]) as here:
+    with reach(args.docker_host, [pg_at, ops_at, pooler_at, *app_at]) as here:
         checks = _checks(args, settings, here[pg_at], url_at(ops_url, here[ops_at]))
+        database = conn_params(args.dsn).get("dbname") or os.environ.get("PGDATABASE")
+        database = database or settings.postgres_database
+        checks.append(pooler_check(args.dsn, here[pooler_at], database, pooler_at))
+        checks.append(app_url_check(database_url, pooler_at))
         checks += app_checks(
             database_url and url_at(database_url, here[address_of(database_url, 5432)]),
             app_redis_url and url_at(app_redis_url, here[address_of(app_redis_url, 6379)]),

@@ -1,8 +1,10 @@
 """Give the database roles the passwords from stack secrets, without ever logging them.
 
-Only a role whose stored verifier does not match its password is altered, so
-a second run changes nothing. The ALTER runs with statement logging off for
-its transaction, and carries a verifier, never the plaintext.
+Each role gets its shared verifier (``scram.shared_verifier``): the very one
+PgBouncer's auth file carries, so the pooler can pass SCRAM logins through.
+Only a role whose stored verifier differs is altered, so a second run changes
+nothing. The ALTER runs with statement logging off for its transaction, and
+carries a verifier, never the plaintext.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ ROLE_SECRETS = {
     APP_ROLE: "postgresAppPassword",
     SERVICE_ROLE: "postgresServicePassword",
 }
+SALT_KEY_SECRET = "postgresScramSaltKey"
 # Off for the transaction that sets passwords: no statement text in the server log,
 # not even when the ALTER fails.
 _QUIET = (
@@ -31,8 +34,11 @@ _QUIET = (
 )
 
 
-def sync_passwords(conn: psycopg.Connection, passwords: Mapping[str, str]) -> dict[str, str]:
-    """Set each role's password where it differs; returns role -> 'set' | 'unchanged'."""
+def sync_passwords(
+    conn: psycopg.Connection, passwords: Mapping[str, str], salt_key: str
+) -> dict[str, str]:
+    """Give each role its shared verifier where it differs; role -> 'set' | 'unchanged'."""
+    wanted = {role: scram.shared_verifier(pw, role, salt_key) for role, pw in passwords.items()}
     with conn.transaction():
         stored: dict[str, str | None] = dict(
             conn.execute(
@@ -46,24 +52,24 @@ def sync_passwords(conn: psycopg.Connection, passwords: Mapping[str, str]) -> di
                 f"role(s) {', '.join(missing)} do not exist; run `bo1-infra migrate up` first"
             )
         result = {
-            role: "unchanged" if scram.matches(stored[role], password) else "set"
-            for role, password in passwords.items()
+            role: "unchanged" if stored[role] == verifier else "set"
+            for role, verifier in wanted.items()
         }
         if "set" in result.values():
             for statement in _QUIET:
                 conn.execute(statement)
-        for role, password in passwords.items():
+        for role, verifier in wanted.items():
             if result[role] == "unchanged":
                 continue
             conn.execute(
                 sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(scram.verifier(password, role, conn))
+                    sql.Identifier(role), sql.Literal(verifier)
                 )
             )
     return result
 
 
-def rekey_superuser_locally(local_psql: str, password: str) -> None:
+def rekey_superuser_locally(local_psql: str, password: str, salt_key: str) -> None:
     """Set the superuser's password over the database's local socket (trust), via psql.
 
     The Postgres image applies POSTGRES_PASSWORD_FILE only when it initializes an
@@ -76,7 +82,8 @@ def rekey_superuser_locally(local_psql: str, password: str) -> None:
     import subprocess
 
     statements = [*(s.replace("SET LOCAL", "SET") for s in _QUIET)]
-    statements.append(f"ALTER ROLE {SUPERUSER} PASSWORD '{scram.verifier(password, SUPERUSER)}'")
+    verifier = scram.shared_verifier(password, SUPERUSER, salt_key)
+    statements.append(f"ALTER ROLE {SUPERUSER} PASSWORD '{verifier}'")
     try:
         result = subprocess.run(
             [*shlex.split(local_psql), "-v", "ON_ERROR_STOP=1", "-q", "-X"],

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     import psycopg
 
 ALGORITHM = b"scram-sha-256"
+# PostgreSQL's own choices for a verifier: 4096 iterations (fixed in 15), a 16-byte salt.
+ITERATIONS = 4096
+SALT_BYTES = 16
 
 
 def check_password(password: str, what: str) -> None:
@@ -47,6 +50,24 @@ def verifier(password: str, role: str, conn: psycopg.Connection | None = None) -
         return detached.encrypt_password(password.encode(), role.encode(), ALGORITHM).decode()
     finally:
         detached.finish()
+
+
+def shared_verifier(password: str, role: str, salt_key: str) -> str:
+    """The one verifier of ``role`` that Postgres stores and PgBouncer's auth file carries.
+
+    PgBouncer passes a client's SCRAM login through to Postgres only when its auth
+    file holds the verifier the server stores, byte for byte (salt and iterations
+    included). So the salt is not random but derived, keyed by a stack secret
+    (``postgresScramSaltKey``): bootstrap and the Pulumi program compute the same
+    verifier independently, with no plaintext on disk, and it still differs per
+    role, per password and per stack, so no table precomputed for one fits another.
+    """
+    material = role.encode() + b"\0" + prepared(password)
+    salt = hmac.new(salt_key.encode(), material, hashlib.sha256).digest()[:SALT_BYTES]
+    stored_key, server_key = _keys(prepared(password), salt, ITERATIONS)
+    encoded = (base64.b64encode(x).decode() for x in (salt, stored_key, server_key))
+    b64_salt, b64_stored, b64_server = encoded
+    return f"SCRAM-SHA-256${ITERATIONS}:{b64_salt}${b64_stored}:{b64_server}"
 
 
 def matches(stored: str | None, password: str) -> bool:

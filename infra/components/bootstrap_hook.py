@@ -1,9 +1,10 @@
-"""The bootstrap hook: `bo1-infra bootstrap` as a pulumi-command resource after both containers.
+"""The bootstrap hook: `bo1-infra bootstrap` as a pulumi-command resource after the containers.
 
 It runs on create, and again only when something it depends on changes: the
-migrations, the persona data, any secret (by a secret digest), or either
-container (a replaced container may sit on a fresh volume). An `up` with
-nothing changed runs nothing. Secrets reach the command through its
+migrations, the persona data, any secret (by a secret digest), or either data
+container (a replaced container may sit on a fresh volume). It also waits for the
+pooler, so a finished `up` has one where the env file's DATABASE_URL points. An
+`up` with nothing changed runs nothing. Secrets reach the command through its
 environment, as secret inputs, never in its command line. `pulumi destroy`
 runs nothing: there is no delete command.
 """
@@ -60,6 +61,7 @@ class BootstrapHook(pulumi.ComponentResource):
         redis_ops_url: pulumi.Output[str],
         pg: ContainerService,
         cache: ContainerService,
+        pool: ContainerService,
         docker_host: DockerHost | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -74,11 +76,13 @@ class BootstrapHook(pulumi.ComponentResource):
             "PGPORT": str(settings.postgres_port),
             "PGUSER": SUPERUSER,
             "PGDATABASE": settings.postgres_database,
+            "BO1_POOLER_PORT": str(settings.pooler_port),
             "REDIS_URL": redis_ops_url,
             "BO1_APP_SETTINGS": json.dumps(settings.app_settings, sort_keys=True),
-            # Only for re-keying a rotated superuser password over the container's socket.
+            # Only for re-keying a rotated superuser password over the container's socket,
+            # where the superuser is the `postgres` OS user (peer).
             "BO1_POSTGRES_LOCAL_PSQL": (
-                f"docker exec -i {pg.container_name}"
+                f"docker exec -i -u postgres {pg.container_name}"
                 f" psql -U {SUPERUSER} -d {settings.postgres_database}"
             ),
             **secret_env,
@@ -100,6 +104,8 @@ class BootstrapHook(pulumi.ComponentResource):
                 pg.container.id,
                 cache.container.id,
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pg.container, cache.container]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[pg.container, cache.container, pool.container]
+            ),
         )
         self.register_outputs({"stdout": self.run.stdout})

@@ -95,6 +95,8 @@ class ContainerService(pulumi.ComponentResource):
             log_opts={"max-size": spec.logs.max_size, "max-file": str(spec.logs.max_files)},
             volumes=mounts,
             init=spec.init or None,
+            user=spec.user,
+            stop_signal=spec.stop_signal,
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])
             ],

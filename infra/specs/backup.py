@@ -1,7 +1,7 @@
 """The backup parts of a stack: Postgres's image and files for archive-push, and the sidecar.
 
-With backups on, Postgres runs an image the program builds from the pinned pgvector
-image plus pgBackRest (infra/images/postgres/Dockerfile), archives every WAL segment
+With backups on, Postgres runs the image the program builds (infra/specs/image.py:
+the pinned pgvector image plus pgBackRest), archives every WAL segment
 into a repository on a volume of its own, and shares that volume, its data volume
 and its socket with a sidecar of the same image. The sidecar takes the backups, the
 Redis snapshot and the restore drill on its cron schedule, on the Docker host, with
@@ -11,48 +11,21 @@ tests run on the real binaries.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from bootstrap import paths
 from bootstrap.backup import policy
 from bootstrap.redisdb.users import OPS_USER
 from infra.settings import StackSettings
 from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, SecretFile
 
-IMAGE_DIR = paths.ROOT / "infra" / "images" / "postgres"
 PATHS = policy.Paths()  # the container's paths
 REDIS_PASSWORD_FILE = f"{PATHS.config_dir}/redis-ops-password"
 SIDECAR_ENTRY = f"{PATHS.config_dir}/bo1-sidecar"
 CRONTAB = "/etc/cron.d/bo1-backups"
 
 
-@dataclass(frozen=True)
-class ImageBuild:
-    tag: str  # named by its content: a changed Dockerfile or base is a new image
-    context: str
-    dockerfile: str
-    args: Mapping[str, str]
-
-
-def image_build(settings: StackSettings) -> ImageBuild:
-    dockerfile = IMAGE_DIR / "Dockerfile"
-    content = dockerfile.read_bytes() + settings.postgres_image.encode()
-    return ImageBuild(
-        tag=f"bo1-postgres-pgbackrest:{hashlib.sha256(content).hexdigest()[:16]}",
-        context=str(IMAGE_DIR),
-        dockerfile=str(dockerfile),
-        args={"BASE_IMAGE": settings.postgres_image},
-    )
-
-
 def repo_volume(settings: StackSettings) -> str:
     return f"{settings.prefix}-pgbackrest"
-
-
-def socket_volume(settings: StackSettings) -> str:
-    return f"{settings.prefix}-pgsocket"
 
 
 def conf_file(settings: StackSettings) -> SecretFile:
@@ -65,12 +38,9 @@ def conf_file(settings: StackSettings) -> SecretFile:
     return SecretFile(PATHS.config, ("pgbackrestCipherPassword",), render)
 
 
-def shared_mounts(settings: StackSettings) -> tuple[Mount, ...]:
-    """The repository and the socket directory, in Postgres and in the sidecar alike."""
-    return (
-        Mount(repo_volume(settings), PATHS.repo),
-        Mount(socket_volume(settings), PATHS.socket),
-    )
+def repo_mount(settings: StackSettings) -> Mount:
+    """The repository, in Postgres (archive-push) and in the sidecar alike."""
+    return Mount(repo_volume(settings), PATHS.repo)
 
 
 def sidecar(settings: StackSettings, postgres: ContainerSpec) -> ContainerSpec:
@@ -109,7 +79,8 @@ def sidecar(settings: StackSettings, postgres: ContainerSpec) -> ContainerSpec:
         memory_mb=settings.postgres_memory_mb,
         stop_grace_s=30,
         labels={"com.bo1.stack": settings.stack, "com.bo1.component": "backup"},
-        mounts=(Mount(str(postgres.volume_name), postgres.data_path), *shared_mounts(settings)),
+        # Postgres's data, and what it shares: the repository and its socket directory.
+        mounts=(Mount(str(postgres.volume_name), postgres.data_path), *postgres.mounts),
         init=True,
     )
 

@@ -87,3 +87,5 @@ class ContainerSpec:
     logs: Logs = field(default_factory=Logs)
     mounts: tuple[Mount, ...] = ()  # shared volumes, created by the program
     init: bool = False  # an init process as PID 1 (reaps what a cron job leaves behind)
+    user: str | None = None  # the OS user the entrypoint runs as; None: the image's
+    stop_signal: str | None = None  # what `docker stop` sends first; None: the image's

@@ -8,9 +8,11 @@ from bootstrap.backup.policy import archive_settings
 from bootstrap.postgres.tenancy import SUPERUSER
 from infra.settings import StackSettings
 from infra.specs import backup
+from infra.specs.image import image_build
 from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, PortBinding, SecretFile
 
 PORT = 5432
+SOCKET_DIR = "/var/run/postgresql"  # the image's; shared with the pooler and the backup sidecar
 PASSWORD_FILE = "/run/secrets/postgres-superuser-password"
 HBA_PATH = "/etc/postgresql/pg_hba.conf"
 DATA_PATH = "/var/lib/postgresql/data"
@@ -36,16 +38,19 @@ def render_hba() -> str:
 
     Clients reach the server through the published port from the Docker bridge's
     gateway (or another host), never from loopback: every TCP login is by
-    password (SCRAM). The socket is reachable only inside the container: the
-    image's first-start initialization and bootstrap's re-keying use it.
+    password (SCRAM). The socket directory is a volume the pooler and the backup
+    sidecar share, so over it the superuser is the `postgres` OS user only (peer:
+    the image's first-start initialization, bootstrap's re-keying, the backups),
+    and every other role logs in by SCRAM, as the pooler does for the app.
     """
     return "\n".join(
         [
             "# bo1-infra pg_hba.conf (generated; do not edit)",
-            "# TYPE  DATABASE  USER  ADDRESS    METHOD",
-            "local   all       all             trust",
-            "host    all       all   0.0.0.0/0  scram-sha-256",
-            "host    all       all   ::/0       scram-sha-256",
+            "# TYPE  DATABASE  USER      ADDRESS    METHOD",
+            "local   all       postgres             peer",
+            "local   all       all                  scram-sha-256",
+            "host    all       all       0.0.0.0/0  scram-sha-256",
+            "host    all       all       ::/0       scram-sha-256",
             "",
         ]
     )
@@ -69,6 +74,15 @@ def healthcheck(database: str, port: int = PORT, host: str = "127.0.0.1") -> Hea
     )
 
 
+def socket_volume(settings: StackSettings) -> str:
+    return f"{settings.prefix}-pgsocket"
+
+
+def socket_mount(settings: StackSettings) -> Mount:
+    """Postgres's socket directory, for the containers that reach it without TCP."""
+    return Mount(socket_volume(settings), SOCKET_DIR)
+
+
 def _password_file(values: Mapping[str, str]) -> str:
     return values["postgresSuperuserPassword"]
 
@@ -79,9 +93,10 @@ def container(settings: StackSettings) -> ContainerSpec:
         File(HBA_PATH, render_hba()),
         SecretFile(PASSWORD_FILE, ("postgresSuperuserPassword",), _password_file),
     )
-    image, mounts = settings.postgres_image, tuple[Mount, ...]()
+    image = settings.postgres_image
+    mounts: tuple[Mount, ...] = (socket_mount(settings),)
     if settings.backups:
-        image, mounts = backup.image_build(settings).tag, backup.shared_mounts(settings)
+        image, mounts = image_build(settings).tag, (*mounts, backup.repo_mount(settings))
         files += (backup.conf_file(settings),)
     return ContainerSpec(
         name=f"{settings.prefix}-postgres",

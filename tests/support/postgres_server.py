@@ -60,6 +60,11 @@ class PostgresServer:
     def bin(self, name: str) -> str:
         return str(PG_BINDIR / name)
 
+    @property
+    def socket_dir(self) -> Path:
+        """Where its Unix socket is (unix_socket_directories: the work directory)."""
+        return self.datadir.parent
+
 
 def _as_server_user() -> dict[str, object]:
     """Popen arguments that drop root to the postgres user; nothing when not root."""
@@ -80,6 +85,7 @@ def running_postgres(
     netns: Namespace | None = None,
     loopback_only: bool = False,
     restored: PostgresServer | None = None,
+    port: int | None = None,
 ) -> Iterator[PostgresServer]:
     """Init a cluster in ``workdir`` and run it until the context exits.
 
@@ -90,12 +96,13 @@ def running_postgres(
     Docker host's 127.0.0.1: nothing outside reaches it but a tunnel.
     ``restored``: run ``workdir/data``, restored from that server's backup, as it is
     (no initdb); its superuser password is the same.
+    ``port``: listen there (a restart on the port a pooler already points at).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     _give_to_server_user(workdir)
     password = restored.password if restored is not None else _initdb(workdir)
     datadir = workdir / "data"
-    port = 5432 if netns else free_port()  # a namespace is a host of its own
+    port = port or (5432 if netns else free_port())  # a namespace is a host of its own
     args = {
         **FAST_SETTINGS,
         **(settings or {}),

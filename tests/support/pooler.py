@@ -1,0 +1,204 @@
+"""A real PgBouncer with the files the stack renders, changing only paths and ports.
+
+As in the container, it reaches Postgres over its socket directory and runs as the
+``nobody`` OS user (when the tests run as root), so Postgres's peer rule for its
+superuser does not let it in.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bootstrap.pooler import config
+from infra.specs import pooler as pooler_spec
+from tests.support.netns import Namespace
+from tests.support.ports import free_port
+from tests.support.postgres_server import PostgresServer
+
+PGBOUNCER = shutil.which("pgbouncer", path="/usr/sbin:/usr/bin") or "/usr/sbin/pgbouncer"
+
+
+@dataclass(frozen=True)
+class Pooler:
+    host: str
+    port: int
+    database: str
+    workdir: Path
+    proc: subprocess.Popen[bytes]
+    argv: list[str]
+
+    def dsn(self, user: str, password: str, dbname: str | None = None) -> str:
+        db = dbname or self.database
+        return f"host={self.host} port={self.port} dbname={db} user={user} password={password}"
+
+    def log(self) -> str:
+        return (self.workdir / "pgbouncer.log").read_text(errors="replace")
+
+
+def layout_for(
+    workdir: Path, server: PostgresServer, database: str, port: int, over_tcp: bool = False
+) -> config.Layout:
+    """The stack's layout, changing only paths and ports; ``over_tcp``: reach Postgres by TCP."""
+    return replace(
+        config.Layout(),
+        listen_addr="127.0.0.1",
+        listen_port=port,
+        server_host=server.host if over_tcp else str(server.socket_dir),
+        server_port=server.port,
+        database=database,
+        config_dir=str(workdir),
+    )
+
+
+def stack_auth_file(secrets: Mapping[str, str]) -> str:
+    """The auth file exactly as the program renders it from these catalogue secrets."""
+    return pooler_spec.auth_file(config.Layout()).render(secrets)
+
+
+def stock_ini(pool: config.Pool, at: config.Layout) -> str:
+    """A stock PgBouncer: transaction mode, the same auth and pool size, all else default."""
+    return "\n".join(
+        [
+            "[databases]",
+            f"{at.database} = host={at.server_host} port={at.server_port} dbname={at.database}",
+            "[pgbouncer]",
+            f"listen_addr = {at.listen_addr}",
+            f"listen_port = {at.listen_port}",
+            "unix_socket_dir =",
+            "auth_type = hba",
+            f"auth_hba_file = {at.hba_file}",
+            f"auth_file = {at.auth_file}",
+            f"admin_users = {config.ADMIN_ROLE}",
+            "pool_mode = transaction",
+            f"default_pool_size = {pool.default_pool_size}",
+            # only so the benchmark's 500 clients get in; the default is 100
+            f"max_client_conn = {pool.max_client_conn}",
+            "",
+        ]
+    )
+
+
+@contextmanager
+def running_pgbouncer(
+    workdir: Path,
+    server: PostgresServer,
+    auth_file: str,
+    *,
+    database: str,
+    pool: config.Pool | None = None,
+    stock: bool = False,
+    over_tcp: bool = False,
+    port: int | None = None,
+    netns: Namespace | None = None,
+    loopback_only: bool = False,
+) -> Iterator[Pooler]:
+    """PgBouncer in ``workdir`` in front of ``server`` until the context exits.
+
+    ``stock``: run a stock pgbouncer.ini (``stock_ini``) instead of the stack's rendering.
+    ``over_tcp``: reach Postgres over TCP, as a stock pooler container would.
+    ``netns``: run inside that namespace, on every address and the stack's own port,
+    as in the container; clients reach it at the namespace's address. With
+    ``loopback_only`` it listens on the namespace's own loopback, as a port published on
+    a remote Docker host's 127.0.0.1: only a tunnel reaches it.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    at = layout_for(workdir, server, database, port or free_port(), over_tcp)
+    if netns:
+        listen = "127.0.0.1" if loopback_only else "*"
+        at = replace(at, listen_addr=listen, listen_port=config.Layout().listen_port)
+    files = {
+        at.ini: (stock_ini if stock else config.render_ini)(pool or config.Pool(), at),
+        at.hba_file: config.render_hba(database),
+        at.auth_file: auth_file,
+    }
+    for path, text in files.items():
+        Path(path).write_text(text)
+        Path(path).chmod(0o644)
+    _raise_open_files()
+    argv, drop = [PGBOUNCER, at.ini], _as_pooler_user()
+    if netns:  # ip netns exec needs root: drop to the pooler's user inside it
+        argv = netns.run("setpriv", f"--reuid={pooler_spec.OS_USER}", "--regid=nogroup",
+                         "--clear-groups", *argv)  # fmt: skip
+        drop = {}
+    with (workdir / "pgbouncer.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            **drop,  # type: ignore[call-overload]
+        )
+    host = netns.ip if netns and not loopback_only else at.listen_addr
+    pooler = Pooler(host, at.listen_port, database, workdir, proc, argv)
+    try:
+        if netns and loopback_only:
+            netns.wait_listening(at.listen_port)
+        else:
+            wait_listening(pooler)
+        yield pooler
+    finally:
+        stop(pooler)
+
+
+def stop(pooler: Pooler) -> None:
+    if pooler.proc.poll() is None:
+        pooler.proc.send_signal(signal.SIGINT)  # safe shutdown
+        try:
+            pooler.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pooler.proc.kill()
+            pooler.proc.wait()
+
+
+def restart(pooler: Pooler) -> Pooler:
+    """The same pooler (files, port) started again, as `docker restart` would."""
+    stop(pooler)
+    with (pooler.workdir / "pgbouncer.log").open("ab") as log:
+        proc = subprocess.Popen(
+            pooler.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=pooler.workdir,
+            **({} if pooler.argv[0] == "ip" else _as_pooler_user()),  # type: ignore[call-overload]
+        )
+    started = replace(pooler, proc=proc)
+    wait_listening(started)
+    return started
+
+
+def wait_listening(pooler: Pooler, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if pooler.proc.poll() is not None:
+            raise RuntimeError(f"pgbouncer exited with {pooler.proc.returncode}: {pooler.log()}")
+        try:
+            socket.create_connection((pooler.host, pooler.port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _raise_open_files() -> None:
+    # A thousand clients and their server connections need more than the usual 1024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < min(hard, 8192):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+
+
+def _as_pooler_user() -> dict[str, object]:
+    if os.geteuid() != 0:
+        return {}
+    return {"user": pooler_spec.OS_USER, "group": "nogroup", "extra_groups": []}
