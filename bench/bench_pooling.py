@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +48,12 @@ from bootstrap.pooler import config
 from bootstrap.postgres import roles
 from bootstrap.postgres.tenancy import APP_ROLE, SUPERUSER
 from infra.specs.postgres_server import render_hba
-from tests.support.pooler import running_pgbouncer, stack_auth_file
+from tests.support.pooler import TenantLoad, running_pgbouncer, stack_auth_file
 from tests.support.postgres_server import PostgresServer, running_postgres
 
 TENANTS, SESSIONS, CONTRIBUTIONS = 1_000, 10_000, 100_000
 DATABASE = "bench"
-STOCK_TARGET, SCALE_TARGET = 0.9, 0.9
+STOCK_TARGET, SCALE_TARGET, RECOVERY_TARGET = 0.9, 0.9, 2.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Run:
     tps: float
     p50_ms: float
     p99_ms: float
+    client_cpu_us: float = 0.0  # pgbench's own CPU per transaction: the load generator's share
     failed: str = ""  # pgbench's own error when it could not run
 
 
@@ -80,13 +83,35 @@ def pgbench(
         server.bin("pgbench"), "-n", "-M", "simple", "-c", str(clients), "-j", "2",
         "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(logdir / "tx"),
     ]  # fmt: skip
+    before = _children_cpu()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if "FATAL" in ln or "error" in ln.lower()]
         return Run(0.0, 0.0, 0.0, failed=(lines or proc.stderr.splitlines() or ["?"])[0])
+    cpu = _children_cpu() - before
     tps = float(next(ln for ln in proc.stdout.splitlines() if ln.startswith("tps")).split()[2])
     latencies = sorted(int(line.split()[2]) / 1000 for f in logdir.glob("tx*") for line in f.open())
-    return Run(tps, _pct(latencies, 0.50), _pct(latencies, 0.99))
+    per_tx = cpu / max(len(latencies), 1) * 1e6
+    return Run(tps, _pct(latencies, 0.50), _pct(latencies, 0.99), per_tx)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def drain(server: PostgresServer, poolers: list[tuple[str, int]]) -> None:
+    """Close the poolers' idle server connections, so a direct run finds its slots free."""
+    for host, port in poolers:
+        console = f"host={host} port={port} dbname=pgbouncer user={SUPERUSER}"
+        with psycopg.connect(console, password=server.password, autocommit=True) as conn:
+            for command in (f"KILL {DATABASE}", f"RESUME {DATABASE}"):
+                psycopg.ClientCursor(conn).execute(command.encode())
+    with psycopg.connect(server.dsn(), autocommit=True) as admin:
+        while admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [APP_ROLE]
+        ).fetchone() != (0,):
+            time.sleep(0.1)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -104,10 +129,47 @@ def prepare(server: PostgresServer, password: str, salt_key: str) -> None:
         roles.sync_passwords(conn, {APP_ROLE: password, SUPERUSER: server.password}, salt_key)
 
 
+def recovery_after_restarts(workdir: Path, restarts: int) -> list[float]:
+    """Seconds from Postgres accepting connections again to a transaction through the pooler."""
+    password, salt_key = secrets.token_urlsafe(18), secrets.token_urlsafe(36)
+    pgdir, seconds = workdir / "restart-pg", []
+    running = running_postgres(pgdir, settings={"max_connections": "100"}, hba=render_hba())
+    server = running.__enter__()
+    try:
+        with psycopg.connect(server.dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+        with psycopg.connect(server.dsn(DATABASE), autocommit=True) as conn:
+            Migrator(conn, discover(MIGRATIONS_DIR), say=lambda _: None).up()
+            for statement in load_statements(10, 100, 1000):
+                conn.execute(statement)  # type: ignore[arg-type]
+            roles.sync_passwords(conn, {APP_ROLE: password}, salt_key)
+        auth = stack_auth_file(
+            {"postgresAppPassword": password, "postgresSuperuserPassword": server.password,
+             "postgresScramSaltKey": salt_key}
+        )  # fmt: skip
+        with (
+            running_pgbouncer(workdir / "restart-pooler", server, auth, database=DATABASE) as pb,
+            TenantLoad(pb, password, clients=4) as load,
+        ):
+            for _ in range(restarts):
+                load.first_commit_after(time.monotonic())
+                running.__exit__(None, None, None)
+                running = running_postgres(
+                    pgdir, restored=server, port=server.port, hba=render_hba()
+                )
+                running.__enter__()
+                ready = time.monotonic()
+                seconds.append(load.first_commit_after(ready) - ready)
+    finally:
+        running.__exit__(None, None, None)
+    return seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--restarts", type=int, default=5)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bo1-bench-pool-"))
     workdir.chmod(0o755)
@@ -153,14 +215,24 @@ def main() -> int:
                                            (500, ("stack", "direct"))):  # fmt: skip
                         for name in names:
                             host, port = targets[name]
+                            if name == "direct":
+                                poolers = [t for n, t in targets.items() if n != "direct"]
+                                drain(server, poolers)
                             run = pgbench(
                                 server, host, port, password, clients, args.seconds, script,
                                 logdir,
                             )  # fmt: skip
                             runs.setdefault((name, clients), []).append(run)
+        recovery = recovery_after_restarts(workdir, args.restarts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return summarize(runs, args)
+    code = summarize(runs, args)
+    print(
+        f"  Postgres restarted behind the pooler {len(recovery)} times: serving again"
+        f" {statistics.median(recovery):.2f} s (median; max {max(recovery):.2f} s) after"
+        f" Postgres accepted connections (target <= {RECOVERY_TARGET} s)"
+    )
+    return code if statistics.median(recovery) <= RECOVERY_TARGET else 1
 
 
 def summarize(runs: dict[tuple[str, int], list[Run]], args: argparse.Namespace) -> int:
@@ -180,9 +252,10 @@ def summarize(runs: dict[tuple[str, int], list[Run]], args: argparse.Namespace) 
         tps[(name, clients)] = statistics.median(r.tps for r in samples)
         p50 = statistics.median(r.p50_ms for r in samples)
         p99 = statistics.median(r.p99_ms for r in samples)
+        client = statistics.median(r.client_cpu_us for r in samples)
         print(
             f"  {name:<12} {clients:>3} clients: median {tps[(name, clients)]:8.0f} tps,"
-            f" p50 {p50:6.2f} ms, p99 {p99:7.2f} ms"
+            f" p50 {p50:6.2f} ms, p99 {p99:7.2f} ms, pgbench CPU {client:4.0f} us/tx"
             f"   (tps runs: {', '.join(f'{r.tps:.0f}' for r in samples)})"
         )
     stock = tps[("stack", 50)] / tps[("stock", 50)]

@@ -12,6 +12,8 @@ One folder per concern; a newcomer finds a concern by its folder name:
   backup/         pgBackRest and Redis snapshots: policy (the rendered files and
                   scripts/), pgbackrest (the backup host edge), restore, redis_restore,
                   last_drill, commands
+  pooler/         PgBouncer: config (pgbouncer.ini, hba, the auth file of shared SCRAM
+                  verifiers), console (its admin console, read by verify and status)
   ops/            verbs that combine concerns: bootstrap, verify, status, docs
 
 and a few shared modules: cli (the verb table), errors, masking, validated,
@@ -20,6 +22,7 @@ settings, read through infra.settings, which is pure pydantic).
 
 Import rule: ops/ -> concern folders -> {errors, masking, paths, validated, stack}.
 A concern folder never imports ops/ or cli. infra/ may use the vocabulary
-(catalogue, app env model, roles, key registry, users, sizes, backup policy, paths, errors)
+(catalogue, app env model, roles, scram, key registry, users, sizes, backup policy,
+pooler config, paths, errors)
 but never ops/ or a ``connect`` module. Nothing here imports pulumi.
 """

@@ -606,3 +606,18 @@ def test_dev_bootstraps_without_the_api_keys_and_says_so(
     assert_one_line_error(
         refused, "2 secret(s) missing", "BO1_ANTHROPIC_API_KEY", "BO1_VOYAGE_API_KEY"
     )
+
+
+def test_verify_and_status_report_a_pooler_that_is_down(
+    boot_env: dict[str, str], tmp_path: Path
+) -> None:
+    env_file = tmp_path / "app.env"
+    assert boot(boot_env, env_file)[0] == 0
+    down = {**boot_env, "BO1_POOLER_PORT": str(free_port())}  # nothing listens there
+    result = run_cli("verify", "--env-file", str(env_file), env=down)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"^pooler\s+FAIL\s+127\.0\.0\.1:\d+: cannot connect", result.stdout, re.M)
+    # the env file still points at the pooler the stack had: that row says where
+    assert re.search(r"^app through pooler\s+FAIL", result.stdout, re.M)
+    status = run_cli("status", env=down)
+    assert "pools       UNREACHABLE: cannot connect" in status.stdout, status.stdout

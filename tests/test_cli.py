@@ -26,6 +26,7 @@ VOCABULARY = {
     "env_file": "--env-file",
     "dry_run": "--dry-run",
     "json": "--json",
+    "pooler_port": "--pooler-port",
 }
 IDS = [" ".join(v.words) for v in VERBS]
 
@@ -129,6 +130,16 @@ def test_an_unreachable_redis_is_one_line(
     assert result.returncode != 0 and result.stdout == ""
     line = assert_one_line_error(result, "bo1-infra: error:")
     assert "Pw-Never-Shown-8" not in line
+
+
+@pytest.mark.parametrize(
+    "verb", [v for v in VERBS if _needs(v, "pooler_port")], ids=lambda v: " ".join(v.words)
+)
+def test_a_pooler_port_that_is_no_port_is_one_line(verb: Verb, tmp_path: Path) -> None:
+    env = {**_secrets(1), "BO1_POOLER_PORT": "six-four-three-two"}
+    result = run_cli(*verb.words, *_filler(verb, tmp_path), env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert_one_line_error(result, "BO1_POOLER_PORT='six-four-three-two' is not a port")
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,16 @@ from bootstrap.postgres import roles
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
 from infra.settings import from_config
 from infra.specs import postgres_server
-from tests.support.pooler import Pooler, restart, running_pgbouncer, stack_auth_file, stop
+from tests.support.pooler import (
+    Pooler,
+    TenantLoad,
+    app,
+    restart,
+    running_pgbouncer,
+    stack_auth_file,
+    stop,
+    tenant_rows,
+)
 from tests.support.postgres_server import PG_BINDIR, PostgresServer, running_postgres
 from tests.support.pulumi_harness import stack_config
 
@@ -97,23 +106,6 @@ def pooler(stack: Stack, scratch_root: Path) -> Iterator[Pooler]:
         pool=stack.pool,
     ) as running:  # fmt: skip
         yield running
-
-
-def app(pooler: Pooler, password: str, **kwargs: object) -> psycopg.Connection:
-    """The app's connection through the pooler: no server-side prepared statements
-    (psycopg 3 prepares a query on its fifth run; docs/POOLING.md)."""
-    return psycopg.connect(
-        pooler.dsn(APP_ROLE, password),
-        connect_timeout=10,
-        prepare_threshold=None,
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def tenant_rows(conn: psycopg.Connection, tenant: str) -> set[str]:
-    with conn.transaction():
-        conn.execute("SELECT set_config('app.current_user_id', %s, true)", [tenant])
-        return {r[0] for r in conn.execute("SELECT user_id FROM sessions")}
 
 
 def test_the_app_logs_in_through_the_pooler_with_the_shared_verifier(
@@ -374,60 +366,6 @@ def test_a_stock_pooler_leaks_that_state_so_the_probes_can_fail(
     assert all(count > 0 for count in leaked.values()), leaked
 
 
-class Load:
-    """Clients running tenant transactions in a loop, reconnecting after an error."""
-
-    def __init__(self, pooler: Pooler, password: str, clients: int = 8) -> None:
-        self.pooler, self.password = pooler, password
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.ok: list[float] = []  # when each transaction committed
-        self.errors: list[tuple[float, str]] = []
-        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-
-    def _run(self) -> None:
-        conn: psycopg.Connection | None = None
-        while not self.stop.is_set():
-            try:
-                if conn is None:
-                    conn = app(self.pooler, self.password)
-                assert tenant_rows(conn, "user-3") == {"user-3"}
-                with self.lock:
-                    self.ok.append(time.monotonic())
-            except psycopg.Error as exc:
-                with self.lock:
-                    self.errors.append((time.monotonic(), type(exc).__name__))
-                if conn is not None:
-                    conn.close()
-                conn, _ = None, time.sleep(0.05)
-        if conn is not None:
-            conn.close()
-
-    def committed_after(self, moment: float) -> int:
-        with self.lock:
-            return sum(t > moment for t in self.ok)
-
-    def first_commit_after(self, moment: float, timeout: float = 30) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                later = [t for t in self.ok if t > moment]
-            if later:
-                return min(later)
-            time.sleep(0.01)
-        raise AssertionError(f"no transaction committed within {timeout} s")
-
-
 def test_a_pooler_restart_under_load_is_a_clean_error_and_clients_reconnect(
     stack: Stack, scratch_root: Path
 ) -> None:
@@ -437,7 +375,7 @@ def test_a_pooler_restart_under_load_is_a_clean_error_and_clients_reconnect(
     ) as first:  # fmt: skip
         current = first
         try:
-            with Load(first, stack.app_password) as load:
+            with TenantLoad(first, stack.app_password) as load:
                 load.first_commit_after(time.monotonic())
                 restarted_at = time.monotonic()
                 current = restart(first)  # the same files and port, as `docker restart`
@@ -468,7 +406,7 @@ def test_a_postgres_restart_behind_the_pooler_heals_within_2_seconds(
                 scratch_root / "pooler-pg-restart", server, stack_auth_file(values),
                 database=DATABASE,
             ) as pooler,
-            Load(pooler, values["postgresAppPassword"]) as load,
+            TenantLoad(pooler, values["postgresAppPassword"]) as load,
         ):  # fmt: skip
             load.first_commit_after(time.monotonic())
             running.__exit__(None, None, None)  # fast shutdown: every backend goes

@@ -13,13 +13,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import psycopg
+
 from bootstrap.pooler import config
+from bootstrap.postgres.tenancy import APP_ROLE
 from infra.specs import pooler as pooler_spec
 from tests.support.netns import Namespace
 from tests.support.ports import free_port
@@ -202,3 +206,76 @@ def _as_pooler_user() -> dict[str, object]:
     if os.geteuid() != 0:
         return {}
     return {"user": pooler_spec.OS_USER, "group": "nogroup", "extra_groups": []}
+
+
+def app(pooler: Pooler, password: str, **kwargs: object) -> psycopg.Connection:
+    """The app's connection through the pooler: no server-side prepared statements
+    (psycopg 3 prepares a query on its fifth run; docs/POOLING.md)."""
+    return psycopg.connect(
+        pooler.dsn(APP_ROLE, password),
+        connect_timeout=10,
+        prepare_threshold=None,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def tenant_rows(conn: psycopg.Connection, tenant: str) -> set[str]:
+    with conn.transaction():
+        conn.execute("SELECT set_config('app.current_user_id', %s, true)", [tenant])
+        return {r[0] for r in conn.execute("SELECT user_id FROM sessions")}
+
+
+class TenantLoad:
+    """Clients running tenant transactions in a loop, reconnecting after an error."""
+
+    def __init__(
+        self, pooler: Pooler, password: str, clients: int = 8, tenant: str = "user-3"
+    ) -> None:
+        self.pooler, self.password, self.tenant = pooler, password, tenant
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.ok: list[float] = []  # when each transaction committed
+        self.errors: list[tuple[float, str]] = []
+        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def __enter__(self) -> TenantLoad:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def _run(self) -> None:
+        conn: psycopg.Connection | None = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = app(self.pooler, self.password)
+                assert tenant_rows(conn, self.tenant) == {self.tenant}
+                with self.lock:
+                    self.ok.append(time.monotonic())
+            except psycopg.Error as exc:
+                with self.lock:
+                    self.errors.append((time.monotonic(), type(exc).__name__))
+                if conn is not None:
+                    conn.close()
+                conn, _ = None, time.sleep(0.05)
+        if conn is not None:
+            conn.close()
+
+    def committed_after(self, moment: float) -> int:
+        with self.lock:
+            return sum(t > moment for t in self.ok)
+
+    def first_commit_after(self, moment: float, timeout: float = 30) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                later = [t for t in self.ok if t > moment]
+            if later:
+                return min(later)
+            time.sleep(0.01)
+        raise AssertionError(f"no transaction committed within {timeout} s")
