@@ -100,16 +100,12 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def drain(server: PostgresServer, poolers: list[tuple[str, int]]) -> None:
+def drain(server: PostgresServer) -> None:
     """Close the poolers' idle server connections, so a direct run finds its slots free."""
-    for host, port in poolers:
-        console = f"host={host} port={port} dbname=pgbouncer user={SUPERUSER}"
-        with psycopg.connect(console, password=server.password, autocommit=True) as conn:
-            for command in (f"KILL {DATABASE}", f"RESUME {DATABASE}"):
-                psycopg.ClientCursor(conn).execute(command.encode())
     with psycopg.connect(server.dsn(), autocommit=True) as admin:
         while admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [APP_ROLE]
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = %s",
+            [APP_ROLE],
         ).fetchone() != (0,):
             time.sleep(0.1)
 
@@ -144,7 +140,7 @@ def recovery_after_restarts(workdir: Path, restarts: int) -> list[float]:
                 conn.execute(statement)  # type: ignore[arg-type]
             roles.sync_passwords(conn, {APP_ROLE: password}, salt_key)
         auth = stack_auth_file(
-            {"postgresAppPassword": password, "postgresSuperuserPassword": server.password,
+            {"postgresAppPassword": password, "poolerStatsPassword": secrets.token_urlsafe(18),
              "postgresScramSaltKey": salt_key}
         )  # fmt: skip
         with (
@@ -186,7 +182,7 @@ def main() -> int:
             verifiers = stack_auth_file(
                 {
                     "postgresAppPassword": password,
-                    "postgresSuperuserPassword": server.password,
+                    "poolerStatsPassword": secrets.token_urlsafe(18),
                     "postgresScramSaltKey": salt_key,
                 }
             )
@@ -216,8 +212,7 @@ def main() -> int:
                         for name in names:
                             host, port = targets[name]
                             if name == "direct":
-                                poolers = [t for n, t in targets.items() if n != "direct"]
-                                drain(server, poolers)
+                                drain(server)
                             run = pgbench(
                                 server, host, port, password, clients, args.seconds, script,
                                 logdir,

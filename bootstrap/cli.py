@@ -75,10 +75,16 @@ def remote_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
+
+
 def pooler_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pooler-port",
-        type=int,
+        type=_port,
         default=None,
         metavar="PORT",
         help="the stack's PgBouncer port on the Postgres host (default: $BO1_POOLER_PORT,"

@@ -244,6 +244,8 @@ def export_connections(
         postgres_url(settings, SUPERUSER, values["postgresSuperuserPassword"]),
     )
     pulumi.export("poolerPort", settings.pooler_port)
+    # verify and status read the pooler's console with it (BO1_POOLER_STATS_PASSWORD).
+    pulumi.export("poolerStatsPassword", pulumi.Output.secret(values["poolerStatsPassword"]))
     # The app's URL goes through PgBouncer; the direct one is for session work.
     pulumi.export(
         "databaseUrl", postgres_url(settings, APP_ROLE, app_password, settings.pooler_port)

@@ -25,7 +25,8 @@ o = json.load(sys.stdin)
 pg = urlsplit(o["postgresSuperuserUrl"])
 env = {"PGHOST": pg.hostname, "PGPORT": str(pg.port), "PGUSER": unquote(pg.username),
        "PGPASSWORD": unquote(pg.password), "PGDATABASE": pg.path.lstrip("/"),
-       "REDIS_URL": o["redisOpsUrl"]}
+       "REDIS_URL": o["redisOpsUrl"], "BO1_POOLER_PORT": str(o["poolerPort"]),
+       "BO1_POOLER_STATS_PASSWORD": o["poolerStatsPassword"]}
 print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items()))
 ')"
 docker_host=$(pulumi_ config get docker:host 2>/dev/null || true)

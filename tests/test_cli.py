@@ -140,6 +140,10 @@ def test_a_pooler_port_that_is_no_port_is_one_line(verb: Verb, tmp_path: Path) -
     result = run_cli(*verb.words, *_filler(verb, tmp_path), env=env)
     assert result.returncode == 2 and result.stdout == ""
     assert_one_line_error(result, "BO1_POOLER_PORT='six-four-three-two' is not a port")
+    for bad in ("0", "70000", "-1"):
+        flag = run_cli(*verb.words, *_filler(verb, tmp_path), f"--pooler-port={bad}", env=env)
+        assert flag.returncode == 2 and flag.stdout == ""
+        assert_one_line_error(flag, "--pooler-port", "is not a port")
 
 
 @pytest.mark.parametrize(

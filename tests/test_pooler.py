@@ -54,6 +54,10 @@ class Stack:
     def app_password(self) -> str:
         return self.secrets["postgresAppPassword"]
 
+    @property
+    def stats_password(self) -> str:
+        return self.secrets["poolerStatsPassword"]
+
     def auth_file(self) -> str:
         return stack_auth_file(self.secrets)
 
@@ -84,6 +88,7 @@ def _secrets(server: PostgresServer) -> dict[str, str]:
         "postgresAppPassword": secrets.token_urlsafe(18),
         "postgresServicePassword": secrets.token_urlsafe(18),
         "postgresScramSaltKey": secrets.token_urlsafe(36),
+        "poolerStatsPassword": secrets.token_urlsafe(18),
     }
 
 
@@ -166,24 +171,30 @@ def test_the_auth_file_holds_verifiers_only(stack: Stack) -> None:
     ]
 
 
-def test_only_the_app_reaches_the_database_and_only_the_superuser_the_console(
+def test_only_the_app_reaches_the_database_and_the_stats_user_only_shows(
     stack: Stack, pooler: Pooler
 ) -> None:
-    superuser = stack.server.password
-    service = stack.secrets["postgresServicePassword"]
-    for user, password in ((SUPERUSER, superuser), (SERVICE_ROLE, service)):
+    """No superuser gets in at all (its verifier is not in the auth file); bo1_service
+    neither; the app not to the console; the stats user only to the console, SHOW only."""
+    superuser, service = stack.server.password, stack.secrets["postgresServicePassword"]
+    for user, password, db in (
+        (SUPERUSER, superuser, DATABASE),
+        (SUPERUSER, superuser, config.CONSOLE_DATABASE),
+        (SERVICE_ROLE, service, DATABASE),
+        (APP_ROLE, stack.app_password, config.CONSOLE_DATABASE),
+        (config.STATS_USER, stack.stats_password, DATABASE),
+    ):
         with pytest.raises(psycopg.OperationalError):
-            psycopg.connect(pooler.dsn(user, password), connect_timeout=5).close()
-    with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(
-            pooler.dsn(APP_ROLE, stack.app_password, config.CONSOLE_DATABASE), connect_timeout=5
-        ).close()
-    state = console.read(
-        stack.server.dsn("postgres", SUPERUSER, superuser), (pooler.host, pooler.port), DATABASE
-    )
-    assert state.pool_mode == "transaction"
+            psycopg.connect(pooler.dsn(user, password, db), connect_timeout=5).close()
+    state = console.read((pooler.host, pooler.port), DATABASE, stack.stats_password)
+    assert state.pool_mode == "transaction" and state.reset_always
     assert state.default_pool_size == stack.pool.default_pool_size
     assert state.max_client_conn == stack.pool.max_client_conn
+    stats = f"{pooler.dsn(config.STATS_USER, stack.stats_password, config.CONSOLE_DATABASE)}"
+    with psycopg.connect(stats, autocommit=True) as conn:
+        for command in (b"PAUSE", b"SHUTDOWN", b"RELOAD", f"KILL {DATABASE}".encode()):
+            with pytest.raises(psycopg.Error, match="admin access needed"):
+                psycopg.ClientCursor(conn).execute(command)
 
 
 def test_the_healthcheck_command_answers_without_a_password(pooler: Pooler) -> None:
@@ -195,9 +206,11 @@ def test_the_healthcheck_command_answers_without_a_password(pooler: Pooler) -> N
 
 
 def test_a_thousand_clients_against_max_connections_100(stack: Stack, pooler: Pooler) -> None:
-    """1,000 concurrent client connections, each running a tenant transaction: no errors."""
+    """1,000 concurrent client connections, each running a tenant transaction held open a
+    moment: no errors, and Postgres never sees more than the pool plus its reserve."""
     clients, errors, opened = 1000, [], []
-    lock, go = threading.Lock(), threading.Event()
+    lock, go, done = threading.Lock(), threading.Event(), threading.Event()
+    peak = [0]
 
     def client(n: int) -> None:
         try:
@@ -206,10 +219,26 @@ def test_a_thousand_clients_against_max_connections_100(stack: Stack, pooler: Po
                 opened.append(conn)
             go.wait(120)
             tenant = f"user-{1 + n % TENANTS}"
-            assert tenant_rows(conn, tenant) == {tenant}
+            with conn.transaction():
+                conn.execute("SELECT set_config('app.current_user_id', %s, true)", [tenant])
+                conn.execute("SELECT pg_sleep(0.05)")
+                rows = {r[0] for r in conn.execute("SELECT user_id FROM sessions")}
+            assert rows == {tenant}
         except Exception as exc:  # every failure is counted, none is lost
             with lock:
                 errors.append(repr(exc))
+
+    def watch() -> None:
+        with psycopg.connect(stack.server.dsn(), autocommit=True) as admin:
+            while not done.is_set():
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [APP_ROLE]
+                ).fetchone()
+                peak[0] = max(peak[0], row[0] if row else 0)
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for t in threads:
@@ -218,57 +247,78 @@ def test_a_thousand_clients_against_max_connections_100(stack: Stack, pooler: Po
     while len(opened) + len(errors) < clients and time.monotonic() < deadline:
         time.sleep(0.1)
     held = len(opened)
-    with psycopg.connect(stack.server.dsn(), autocommit=True) as admin:
-        backends = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [APP_ROLE]
-        ).fetchone()
     go.set()
     for t in threads:
         t.join(120)
+    done.set()
+    watcher.join(30)
     for conn in opened:
         conn.close()
     assert errors == [] and held == clients
-    assert backends is not None and backends[0] <= stack.pool.server_connections
+    # the transactions overlapped (each sleeps), so the pool was full, and never more
+    assert stack.pool.default_pool_size <= peak[0] <= stack.pool.server_connections, peak
 
 
-def test_interleaved_tenants_over_three_server_connections_see_only_their_own_rows(
-    stack: Stack, scratch_root: Path
-) -> None:
-    """Thousands of transactions from random tenants, 24 clients sharing 3 server connections."""
-    small = config.Pool(default_pool_size=3, reserve_pool_size=0)
+def _interleave(pooler: Pooler, password: str) -> tuple[list[tuple[str, set[str]]], list[str]]:
+    """24 clients, 125 transactions each, over the pooler: 70% as a random tenant, 20%
+    naming no tenant (must see nothing), 10% a careless session-level set_config of the
+    client's tenant (which a pooler without a reset hands to whoever comes next)."""
+    import random
+
     seen: list[tuple[str, set[str]]] = []
     errors: list[str] = []
     lock = threading.Lock()
-    with running_pgbouncer(
-        scratch_root / "pooler-bleed", stack.server, stack.auth_file(), database=DATABASE,
-        pool=small,
-    ) as narrow:  # fmt: skip
 
-        def worker(seed: int) -> None:
-            import random
-
-            rng = random.Random(seed)
-            try:
-                with app(narrow, stack.app_password) as conn:
-                    for _ in range(125):
-                        tenant = f"user-{rng.randint(1, TENANTS)}"
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            with app(pooler, password) as conn:
+                for _ in range(125):
+                    tenant, roll = f"user-{rng.randint(1, TENANTS)}", rng.random()
+                    if roll < 0.1:
+                        conn.execute("SELECT set_config('app.current_user_id', %s, false)",
+                                     [tenant])  # fmt: skip
+                        conn.commit()
+                        continue
+                    if roll < 0.3:
+                        with conn.transaction():
+                            rows = {r[0] for r in conn.execute("SELECT user_id FROM sessions")}
+                        tenant = ""
+                    else:
                         rows = tenant_rows(conn, tenant)
-                        with lock:
-                            seen.append((tenant, rows))
-            except Exception as exc:
-                with lock:
-                    errors.append(repr(exc))
+                    with lock:
+                        seen.append((tenant, rows))
+        except Exception as exc:
+            with lock:
+                errors.append(repr(exc))
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-        state = console.read(stack.server.dsn("postgres"), (narrow.host, narrow.port), DATABASE)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    return seen, errors
+
+
+@pytest.mark.parametrize("stock", [False, True], ids=["stack", "stock"])
+def test_interleaved_tenants_over_three_server_connections(
+    stack: Stack, scratch_root: Path, stock: bool
+) -> None:
+    """Every transaction sees its own tenant's rows, or none without a tenant; a stock
+    pooler, with no reset, lets the careless session-level tenants through."""
+    small = config.Pool(default_pool_size=3, reserve_pool_size=0)
+    with running_pgbouncer(
+        scratch_root / f"pooler-bleed-{stock}", stack.server, stack.auth_file(),
+        database=DATABASE, pool=small, stock=stock,
+    ) as narrow:  # fmt: skip
+        seen, errors = _interleave(narrow, stack.app_password)
     assert errors == []
-    assert len(seen) == 24 * 125
-    assert all(rows == {tenant} for tenant, rows in seen)
-    assert state.servers_active + state.servers_idle <= 3
+    assert len(seen) > 2000 and sum(t == "" for t, _ in seen) > 300
+    bled = [(t, rows) for t, rows in seen if rows != ({t} if t else set())]
+    if stock:
+        assert bled, "a pooler without a reset leaked nothing: the probe has no teeth"
+    else:
+        assert bled == []
 
 
 # What one client leaves in its session, and what the next client on the same server
@@ -316,6 +366,17 @@ def test_the_reset_runs_whole_as_the_app_role(stack: Stack) -> None:
         conn.execute("SELECT set_config('app.current_user_id', 'user-1', false)")
         conn.execute(config.RESET_QUERY.encode())
         assert conn.execute("SELECT current_setting('app.current_user_id')").fetchone() == ("",)
+
+
+def test_the_app_role_can_become_no_other_role(stack: Stack) -> None:
+    """Why the reset's SET SESSION AUTHORIZATION DEFAULT is belt and braces: no SET ROLE."""
+    with psycopg.connect(stack.server.dsn(DATABASE), autocommit=True) as admin:
+        member_of = admin.execute(
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member"
+            " WHERE r.rolname = %s",
+            [APP_ROLE],
+        ).fetchone()
+    assert member_of == (0,)
 
 
 def test_session_advisory_locks_are_refused_through_the_pooler(

@@ -3,6 +3,7 @@ auth file, and where the app's URL points."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ def test_the_pooler_runs_the_built_image_as_nobody_on_its_port(
         {"volumeName": f"bo1-{stack}-pgsocket", "containerPath": "/var/run/postgresql"}
     ]
     assert inputs["memory"] == settings.pooler_memory_mb
+    files = settings.pooler_max_client_conn + 25 + 1024
+    assert inputs["ulimits"] == [{"name": "nofile", "soft": files, "hard": files}]
+    assert inputs["stopTimeout"] == inputs["destroyGraceSeconds"] == 75  # idle-in-transaction 60 s
     assert inputs["healthcheck"]["tests"][:2] == ["CMD", "pg_isready"]
     image = run.named(f"bo1-{stack}-pooler-image", "docker:index/remoteImage:RemoteImage")
     assert image.inputs["name"] == image_build(settings).tag
@@ -83,6 +87,24 @@ def test_its_files_are_the_rendered_ones(stack_run: tuple[str, ProgramRun]) -> N
         assert line in ini.splitlines(), line
 
 
+def test_the_image_refuses_a_pgbouncer_older_than_the_rendering_expects() -> None:
+    dockerfile = Path(image_build(from_config("dev", stack_config("dev"))).dockerfile).read_text()
+    minimum = ".".join(str(n) for n in config.IMAGE_PGBOUNCER)
+    assert f"ARG PGBOUNCER_MIN={minimum}" in dockerfile
+    assert 'dpkg --compare-versions "$installed" ge "$PGBOUNCER_MIN"' in dockerfile
+
+
+def test_the_tested_rendering_differs_from_the_containers_only_where_the_version_does() -> None:
+    """The tests run Debian's 1.18 with the same rendering, paths, ports and one key apart."""
+    settings = from_config("dev", stack_config("dev"))
+    container = pooler.layout(settings)
+    tested = replace(container, version=(1, 18, 0))
+    old = config.render_ini(settings.pool(), tested).splitlines()
+    new = config.render_ini(settings.pool(), container).splitlines()
+    assert [line for line in new if line not in old] == ["max_prepared_statements = 0"]
+    assert [line for line in old if line not in new] == []
+
+
 def test_the_auth_file_is_a_secret_of_shared_verifiers(stack_run: tuple[str, ProgramRun]) -> None:
     stack, run = stack_run
     box = _pooler(run)
@@ -92,12 +114,13 @@ def test_the_auth_file_is_a_secret_of_shared_verifiers(stack_run: tuple[str, Pro
     ]
     key = generated_password(f"bo1-{stack}-secrets-postgresScramSaltKey")
     app_pw = generated_password(f"bo1-{stack}-secrets-postgresAppPassword")
-    su_pw = generated_password(f"bo1-{stack}-secrets-postgresSuperuserPassword")
+    stats_pw = generated_password(f"bo1-{stack}-secrets-poolerStatsPassword")
     assert content == (
         f'"{APP_ROLE}" "{scram.shared_verifier(app_pw, APP_ROLE, key)}"\n'
-        f'"{SUPERUSER}" "{scram.shared_verifier(su_pw, SUPERUSER, key)}"\n'
+        f'"{config.STATS_USER}" "{scram.shared_verifier(stats_pw, config.STATS_USER, key)}"\n'
     )
-    for value in (key, app_pw, su_pw):
+    assert SUPERUSER not in content
+    for value in (key, app_pw, stats_pw):
         assert value not in content
         assert not any(value in text for text in plain_strings(box.inputs))
 
@@ -114,6 +137,8 @@ def test_the_apps_url_goes_through_the_pooler_and_the_hook_knows_its_port(
     assert unwrap(hook.inputs["environment"])["BO1_POOLER_PORT"] == str(settings.pooler_port)
     assert _pooler(run).urn in hook.dependencies
     assert run.outputs["poolerPort"] == settings.pooler_port
+    value, secret = resolve(run.outputs["poolerStatsPassword"])
+    assert secret and value == generated_password(f"bo1-{stack}-secrets-poolerStatsPassword")
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ SECRET_URLS = (
     "redisUrl",
     "redisOpsUrl",
 )
-SECRET_OUTPUTS = (*SECRET_URLS, "appEnv", "backupCipherPassword")
+SECRET_OUTPUTS = (*SECRET_URLS, "appEnv", "backupCipherPassword", "poolerStatsPassword")
 
 
 @pytest.fixture(scope="module", params=STACKS)

@@ -44,7 +44,7 @@ def _pools(args: argparse.Namespace, at: tuple[str, int]) -> str:
     database = conn_params(args.dsn).get("dbname") or os.environ.get("PGDATABASE")
     database = database or stack_settings(args.stack).postgres_database
     try:
-        return console.read(args.dsn, at, database).summary()
+        return console.read(at, database).summary()
     except Bo1Error as exc:
         return f"UNREACHABLE: {exc.message}"
 

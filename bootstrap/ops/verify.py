@@ -1,7 +1,7 @@
 """``bo1-infra verify``: the data layer's validation list as one command, one table, one exit code.
 
-Postgres is checked as the superuser (PG* / --dsn), PgBouncer through its admin
-console as the same superuser, and Redis as bo1_ops
+Postgres is checked as the superuser (PG* / --dsn), PgBouncer through its console
+as its stats user ($BO1_POOLER_STATS_PASSWORD), and Redis as bo1_ops
 (REDIS_URL / --redis-url), against the settings of the stack's own file
 (``Pulumi.<stack>.yaml``). The application's own credentials are read from the
 env file bootstrap wrote, so verify proves what the app will actually use.
@@ -257,11 +257,11 @@ def _app_redis(redis_url: str) -> Check:
     )
 
 
-def pooler_check(dsn: str, at: tuple[str, int], database: str, published: tuple[str, int]) -> Check:
+def pooler_check(at: tuple[str, int], database: str, published: tuple[str, int]) -> Check:
     """Reachable, transaction mode, session state reset; the pools' use right now."""
     name = "pooler"
     try:
-        state = console.read(dsn, at, database)
+        state = console.read(at, database)
     except Bo1Error as exc:
         return Check(name, False, f"{published[0]}:{published[1]}: {exc.message}")
     ok = state.pool_mode == "transaction" and state.reset_always
@@ -300,7 +300,7 @@ def verify(args: argparse.Namespace) -> int:
         checks = _checks(args, settings, here[pg_at], url_at(ops_url, here[ops_at]))
         database = conn_params(args.dsn).get("dbname") or os.environ.get("PGDATABASE")
         database = database or settings.postgres_database
-        checks.append(pooler_check(args.dsn, here[pooler_at], database, pooler_at))
+        checks.append(pooler_check(here[pooler_at], database, pooler_at))
         checks.append(app_url_check(database_url, pooler_at))
         checks += app_checks(
             database_url and url_at(database_url, here[address_of(database_url, 5432)]),

@@ -9,9 +9,12 @@ so the pooler resets it after every transaction (``RESET_QUERY`` with
 outright (migration 0005). docs/POOLING.md has the
 measured cost and what a client must not rely on.
 
-Only the application's role goes through the pooler; the superuser reaches only
-PgBouncer's admin console (``pgbouncer`` database), for verify and status.
-Migrations, bootstrap and admin work connect to Postgres directly.
+Only the application's role goes through the pooler. verify and status read
+PgBouncer's console (``pgbouncer`` database) as ``bo1_pooler_stats``, a user that
+exists only in PgBouncer and may only SHOW. No superuser's verifier is in the auth
+file: a flaw that lets one auth-file user pass for another (CVE-2026-107350, fixed
+in PgBouncer 1.26.1) then reaches nothing beyond the app's own role. Migrations,
+bootstrap and admin work connect to Postgres directly.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bootstrap.postgres.tenancy import APP_ROLE, SUPERUSER
+from bootstrap.postgres.tenancy import APP_ROLE
 
 POOLED_ROLES = (APP_ROLE,)
-ADMIN_ROLE = SUPERUSER
+STATS_USER = "bo1_pooler_stats"  # PgBouncer's own user: SHOW on the console, nothing else
 CONSOLE_DATABASE = "pgbouncer"
+# Whose verifier the auth file carries, from which catalogue secret.
+AUTH_SECRETS = {APP_ROLE: "postgresAppPassword", STATS_USER: "poolerStatsPassword"}
 # DISCARD ALL minus DISCARD PLANS and DISCARD SEQUENCES: dropping cached plans after
 # every transaction halved throughput at 500 clients (plpgsql and RLS plans replanned).
 # RESET ALL leaves the role alone, hence SET SESSION AUTHORIZATION DEFAULT. No
@@ -54,9 +59,15 @@ class Pool:
         return self.default_pool_size + self.reserve_pool_size
 
 
+# The image installs PgBouncer from the PostgreSQL project's apt repository and refuses
+# anything older than this: 1.26.1 fixed CVE-2026-107350, CVE-2026-107349 and
+# CVE-2026-107348 (infra/images/postgres/Dockerfile). The tests run Debian 12's 1.18.
+IMAGE_PGBOUNCER = (1, 26, 1)
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Where the pooler listens, where Postgres is, where its files live.
+    """Where the pooler listens, where Postgres is, where its files live, which PgBouncer.
 
     The container's values are the defaults; tests change only these.
     """
@@ -69,6 +80,7 @@ class Layout:
     server_port: int = 5432
     database: str = "bo1"
     config_dir: str = "/etc/pgbouncer"
+    version: tuple[int, int, int] = IMAGE_PGBOUNCER
 
     @property
     def ini(self) -> str:
@@ -91,8 +103,7 @@ def render_ini(pool: Pool, at: Layout) -> str:
         "auth_type": "hba",
         "auth_hba_file": at.hba_file,
         "auth_file": at.auth_file,
-        "admin_users": ADMIN_ROLE,
-        "stats_users": ADMIN_ROLE,
+        "stats_users": STATS_USER,  # and no admin_users: nobody may PAUSE, KILL or SHUTDOWN
         "pool_mode": "transaction",
         "max_client_conn": str(pool.max_client_conn),
         "default_pool_size": str(pool.default_pool_size),
@@ -118,6 +129,11 @@ def render_ini(pool: Pool, at: Layout) -> str:
         "log_pooler_errors": "1",
         "stats_period": "60",
     }
+    if at.version >= (1, 21, 0):
+        # Since 1.24 PgBouncer tracks protocol-level prepared statements by default; off,
+        # as in 1.18 (which rejects the key): the reset's DEALLOCATE ALL would pull
+        # statements from under its cache.
+        settings["max_prepared_statements"] = "0"
     lines = ["; bo1-infra pgbouncer.ini (generated; do not edit)", "[databases]"]
     lines.append(
         f"{at.database} = host={at.server_host} port={at.server_port} dbname={at.database}"
@@ -128,12 +144,12 @@ def render_ini(pool: Pool, at: Layout) -> str:
 
 
 def render_hba(database: str) -> str:
-    """Who may log in where: the app to its database, the superuser to the console only."""
+    """Who may log in where: the app to its database, the stats user to the console only."""
     rows = [
         "# bo1-infra pgbouncer hba.conf (generated; do not edit)",
         "# TYPE  DATABASE   USER  ADDRESS    METHOD",
     ]
-    for db, roles in ((database, POOLED_ROLES), (CONSOLE_DATABASE, (ADMIN_ROLE,))):
+    for db, roles in ((database, POOLED_ROLES), (CONSOLE_DATABASE, (STATS_USER,))):
         for role in roles:
             for net in ("0.0.0.0/0", "::/0"):
                 rows.append(f"host    {db}  {role}  {net}  scram-sha-256")
@@ -149,5 +165,5 @@ def render_auth_file(verifiers: Mapping[str, str]) -> str:
 
 
 def auth_roles() -> tuple[str, ...]:
-    """Every role the auth file lists: the pooled ones and the console's."""
-    return (*POOLED_ROLES, ADMIN_ROLE)
+    """Every user the auth file lists: the pooled roles and the console's stats user."""
+    return tuple(AUTH_SECRETS)

@@ -2,8 +2,8 @@
 
 The console speaks the simple query protocol only, so it is read through a
 ``ClientCursor`` (psycopg's default cursor sends the extended protocol, which the
-console refuses). The superuser logs in there with the same password as to
-Postgres; the pooler's hba file lets it reach nothing else.
+console refuses). It logs in as ``bo1_pooler_stats`` (SHOW only), whose password
+is the stack secret ``poolerStatsPassword`` ($BO1_POOLER_STATS_PASSWORD).
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from dataclasses import dataclass
 
 import psycopg
 
-from bootstrap.errors import UsageError
-from bootstrap.pooler.config import CONSOLE_DATABASE
-from bootstrap.postgres.connect import connect, superuser_login
+from bootstrap.errors import ConnectionFailed, UsageError
+from bootstrap.pooler.config import CONSOLE_DATABASE, STATS_USER
+from bootstrap.postgres.connect import connect
 
 PORT_ENV = "BO1_POOLER_PORT"
+PASSWORD_ENV = "BO1_POOLER_STATS_PASSWORD"
 
 
 def port(args: argparse.Namespace) -> int:
     """--pooler-port, else $BO1_POOLER_PORT, else the stack file's poolerPort."""
-    if args.pooler_port:
+    if args.pooler_port is not None:
         return int(args.pooler_port)
     raw = os.environ.get(PORT_ENV, "").strip()
     if raw:
@@ -58,14 +59,20 @@ class PoolerState:
         )
 
 
-def read(dsn: str, at: tuple[str, int], database: str, wait: float = 0.0) -> PoolerState:
-    """The console's view of ``database``'s pools, as the superuser of ``dsn``."""
-    overrides = superuser_login(dsn) | {
-        "host": at[0],
-        "port": str(at[1]),
-        "dbname": CONSOLE_DATABASE,
-    }
-    with connect(dsn, wait=wait, overrides=overrides) as conn:
+def read(
+    at: tuple[str, int], database: str, password: str | None = None, wait: float = 0.0
+) -> PoolerState:
+    """The console's view of ``database``'s pools, as the stats user (password: argument,
+    else $BO1_POOLER_STATS_PASSWORD)."""
+    password = password or os.environ.get(PASSWORD_ENV, "")
+    if not password:
+        raise ConnectionFailed(
+            f"{PASSWORD_ENV} is not set: the pooler's console needs the stack secret"
+            " poolerStatsPassword"
+        )
+    # The address in the DSN, so an error names the pooler; the password only as an override.
+    where = f"host={at[0]} port={at[1]} dbname={CONSOLE_DATABASE} user={STATS_USER}"
+    with connect(where, wait=wait, overrides={"password": password}) as conn:
         config = {str(r[0]): str(r[1]) for r in _show(conn, "CONFIG")}
         version = str(_show(conn, "VERSION")[0][0])
         pools = [r for r in _rows(conn, "POOLS") if r["database"] == database]

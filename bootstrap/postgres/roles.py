@@ -70,13 +70,13 @@ def sync_passwords(
 
 
 def rekey_superuser_locally(local_psql: str, password: str, salt_key: str) -> None:
-    """Set the superuser's password over the database's local socket (trust), via psql.
+    """Set the superuser's password over the database's local socket (peer), via psql.
 
     The Postgres image applies POSTGRES_PASSWORD_FILE only when it initializes an
     empty volume, so after a rotation the stored password is the old one and TCP
     logins with the new one fail. ``local_psql`` opens psql as the superuser on
-    the socket, e.g. ``docker exec -i bo1-dev-postgres psql -U postgres``. The
-    statement goes over stdin, never argv.
+    the socket as the ``postgres`` OS user, e.g. ``docker exec -i -u postgres
+    bo1-dev-postgres psql -U postgres``. The statement goes over stdin, never argv.
     """
     import shlex
     import subprocess

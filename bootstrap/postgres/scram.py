@@ -57,16 +57,17 @@ def shared_verifier(password: str, role: str, salt_key: str) -> str:
 
     PgBouncer passes a client's SCRAM login through to Postgres only when its auth
     file holds the verifier the server stores, byte for byte (salt and iterations
-    included). So the salt is not random but derived, keyed by a stack secret
-    (``postgresScramSaltKey``): bootstrap and the Pulumi program compute the same
-    verifier independently, with no plaintext on disk, and it still differs per
-    role, per password and per stack, so no table precomputed for one fits another.
+    included). So the salt is not random but derived from a stack secret
+    (``postgresScramSaltKey``) and the role: bootstrap and the Pulumi program compute
+    the same verifier independently, with no plaintext on disk, and salts differ per
+    role and per stack. The password stays out of the salt: a salt derived from it
+    would let whoever holds the key test a guess with one HMAC instead of 4096
+    PBKDF2 rounds.
     """
-    material = role.encode() + b"\0" + prepared(password)
-    salt = hmac.new(salt_key.encode(), material, hashlib.sha256).digest()[:SALT_BYTES]
-    stored_key, server_key = _keys(prepared(password), salt, ITERATIONS)
-    encoded = (base64.b64encode(x).decode() for x in (salt, stored_key, server_key))
-    b64_salt, b64_stored, b64_server = encoded
+    salt = hmac.new(salt_key.encode(), b"bo1-infra scram salt\0" + role.encode(), hashlib.sha256)
+    stored_key, server_key = _keys(prepared(password), salt.digest()[:SALT_BYTES], ITERATIONS)
+    parts = (salt.digest()[:SALT_BYTES], stored_key, server_key)
+    b64_salt, b64_stored, b64_server = (base64.b64encode(x).decode() for x in parts)
     return f"SCRAM-SHA-256${ITERATIONS}:{b64_salt}${b64_stored}:{b64_server}"
 
 

@@ -97,6 +97,7 @@ class ContainerService(pulumi.ComponentResource):
             init=spec.init or None,
             user=spec.user,
             stop_signal=spec.stop_signal,
+            ulimits=_open_files(spec.open_files),
             networks_advanced=[
                 docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])
             ],
@@ -117,6 +118,12 @@ class ContainerService(pulumi.ComponentResource):
                 "volumeName": self.volume.name if self.volume else None,
             }
         )
+
+
+def _open_files(limit: int | None) -> list[docker.ContainerUlimitArgs] | None:
+    if limit is None:
+        return None
+    return [docker.ContainerUlimitArgs(name="nofile", soft=limit, hard=limit)]
 
 
 def _ports(port: PortBinding | None) -> list[docker.ContainerPortArgs]:

@@ -89,3 +89,4 @@ class ContainerSpec:
     init: bool = False  # an init process as PID 1 (reaps what a cron job leaves behind)
     user: str | None = None  # the OS user the entrypoint runs as; None: the image's
     stop_signal: str | None = None  # what `docker stop` sends first; None: the image's
+    open_files: int | None = None  # the nofile limit, soft and hard; None: the engine's

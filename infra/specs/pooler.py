@@ -1,11 +1,11 @@
 """PgBouncer in front of the stack's Postgres: its files, healthcheck and container spec.
 
-It runs the image the program builds (infra/specs/image.py: PgBouncer from the
-PostgreSQL project's apt repository, which the pgvector image already trusts),
-rather than a third-party PgBouncer image: one base image to pin and patch, the
-same binary the tests' rendering was written for, and no registry digest this
-project cannot check from here. The files come from bootstrap/pooler/config.py,
-which the tests run on Debian's pgbouncer.
+It runs the image the program builds (infra/specs/image.py: PgBouncer 1.26.1 or
+later from the PostgreSQL project's apt repository, which the pgvector image
+already trusts), rather than a third-party PgBouncer image: one base image to pin
+and patch, and no registry digest this project cannot check from here. The files
+come from bootstrap/pooler/config.py, which the tests run on Debian's pgbouncer 1.18
+(the renderings differ in one version-dependent key; docs/POOLING.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from bootstrap.pooler import config
 from bootstrap.postgres import scram
-from bootstrap.postgres.roles import ROLE_SECRETS, SALT_KEY_SECRET
+from bootstrap.postgres.roles import SALT_KEY_SECRET
 from infra.settings import StackSettings
 from infra.specs.image import image_build
 from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
@@ -32,26 +32,25 @@ def layout(settings: StackSettings) -> config.Layout:
 
 
 def auth_file(at: config.Layout) -> SecretFile:
-    """The auth file: each role's shared SCRAM verifier (what bootstrap stores in Postgres)."""
-    keys = tuple(ROLE_SECRETS[role] for role in config.auth_roles())
+    """The auth file: each user's shared SCRAM verifier (for bo1_app, what bootstrap stores)."""
 
     def render(values: Mapping[str, str]) -> str:
+        key = values[SALT_KEY_SECRET]
         return config.render_auth_file(
             {
-                role: scram.shared_verifier(
-                    values[ROLE_SECRETS[role]], role, values[SALT_KEY_SECRET]
-                )
-                for role in config.auth_roles()
+                user: scram.shared_verifier(values[secret], user, key)
+                for user, secret in config.AUTH_SECRETS.items()
             }
         )
 
-    return SecretFile(at.auth_file, (*keys, SALT_KEY_SECRET), render)
+    return SecretFile(at.auth_file, (*config.AUTH_SECRETS.values(), SALT_KEY_SECRET), render)
 
 
 def healthcheck(port: int = PORT) -> Healthcheck:
-    # pg_isready counts an authentication request as "accepting": no password needed.
-    address = ("-h", "127.0.0.1", "-p", str(port))
-    return Healthcheck(test=("CMD", "pg_isready", *address, "-d", config.CONSOLE_DATABASE))
+    # pg_isready counts an authentication request as "accepting": no password needed. A
+    # user the auth file lists, or PgBouncer logs a rejected login every probe.
+    login = ("-U", config.STATS_USER, "-d", config.CONSOLE_DATABASE)
+    return Healthcheck(test=("CMD", "pg_isready", "-h", "127.0.0.1", "-p", str(port), *login))
 
 
 def container(settings: StackSettings) -> ContainerSpec:
@@ -72,10 +71,14 @@ def container(settings: StackSettings) -> ContainerSpec:
         volume_name=None,
         data_path="/var/lib/postgresql",
         memory_mb=settings.pooler_memory_mb,
-        # SIGINT is PgBouncer's safe shutdown: transactions in flight finish first.
-        stop_grace_s=30,
+        # SIGINT is PgBouncer's safe shutdown: transactions in flight finish first, and
+        # one left idle is cut off after poolerIdleTransactionTimeoutS.
+        stop_grace_s=max(30, settings.pooler_idle_transaction_timeout_s + 15),
         labels={"com.bo1.stack": settings.stack, "com.bo1.component": "pooler"},
         mounts=(socket_mount(settings),),
         user=OS_USER,
         stop_signal="SIGINT",
+        # PgBouncer does not raise its own limit: a socket per client and per server
+        # connection, plus room for the listeners and logs (Docker's default may be 1024).
+        open_files=settings.pooler_max_client_conn + settings.pool().server_connections + 1024,
     )

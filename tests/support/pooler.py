@@ -49,6 +49,13 @@ class Pooler:
         return (self.workdir / "pgbouncer.log").read_text(errors="replace")
 
 
+def binary_version() -> tuple[int, int, int]:
+    """The tests' pgbouncer version (Debian 12's 1.18), from ``pgbouncer --version``."""
+    first = subprocess.run([PGBOUNCER, "--version"], capture_output=True, text=True).stdout
+    major, minor, patch = first.split()[1].split(".")[:3]
+    return int(major), int(minor), int(patch)
+
+
 def layout_for(
     workdir: Path, server: PostgresServer, database: str, port: int, over_tcp: bool = False
 ) -> config.Layout:
@@ -61,6 +68,7 @@ def layout_for(
         server_port=server.port,
         database=database,
         config_dir=str(workdir),
+        version=binary_version(),
     )
 
 
@@ -82,7 +90,7 @@ def stock_ini(pool: config.Pool, at: config.Layout) -> str:
             "auth_type = hba",
             f"auth_hba_file = {at.hba_file}",
             f"auth_file = {at.auth_file}",
-            f"admin_users = {config.ADMIN_ROLE}",
+            f"stats_users = {config.STATS_USER}",
             "pool_mode = transaction",
             f"default_pool_size = {pool.default_pool_size}",
             # only so the benchmark's 500 clients get in; the default is 100
