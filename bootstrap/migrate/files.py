@@ -58,12 +58,17 @@ class Migration:
 
 
 def display_path(path: Path) -> str:
-    """A path relative to the working directory when that is shorter, for messages."""
+    """A path relative to the working directory when it lies inside it, for messages.
+
+    Never ``../``: whether a file is one directory up depends on where the checkout
+    sits (a clone in /tmp is a sibling of pytest's temporary directories), and a
+    message that changes with it is neither clearer nor testable.
+    """
     try:
         rel = os.path.relpath(path)
     except ValueError:
         return str(path)
-    return rel if not rel.startswith("../..") else str(path)
+    return rel if not rel.startswith("..") else str(path)
 
 
 def resolve_dir(explicit: str | None) -> Path:
