@@ -14,6 +14,8 @@ One folder per concern; a newcomer finds a concern by its folder name:
                   last_drill, commands
   pooler/         PgBouncer: config (pgbouncer.ini, hba, the auth file of shared SCRAM
                   verifiers), console (its admin console, read by verify and status)
+  ha/             high availability (issue #14, in progress): config renders etcd's
+                  arguments and patroni.yml
   ops/            verbs that combine concerns: bootstrap, verify, status, docs
 
 and a few shared modules: cli (the verb table), errors, masking, validated,

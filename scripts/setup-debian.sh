@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what bo1-infra's tests need on Debian 12, and only what is missing:
-#   - PostgreSQL 15 server + headers, Redis 7, OpenSSH's server, pgBackRest, PgBouncer
-#     (Debian bookworm packages);
+#   - PostgreSQL 15 server + headers, Redis 7 and its Sentinel, OpenSSH's server, pgBackRest,
+#     PgBouncer, etcd and Patroni (Debian bookworm packages);
 #     the system services these packages bring are disabled: the tests start their own
 #   - pgvector 0.8.x built against PG 15 from Debian trixie's *source* package, fetched
 #     through a temporary apt configuration (no trixie entry is left in /etc/apt)
@@ -24,7 +24,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 
 ensure_debian_packages() {
   local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR redis-server make gcc dpkg-dev
-    openssh-server openssh-client iproute2 pgbackrest pgbouncer)
+    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server patroni redis-sentinel)
   local missing=()
   for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
   if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
@@ -42,6 +42,9 @@ ensure_debian_packages() {
       redis-server) disable_service redis-server ;;
       openssh-server) disable_service ssh ;;
       pgbouncer) disable_service pgbouncer ;;
+      etcd-server) disable_service etcd ;;
+      patroni) disable_service patroni ;;
+      redis-sentinel) disable_service redis-sentinel ;;
     esac
   done
   return 0

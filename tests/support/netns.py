@@ -90,3 +90,54 @@ def namespace() -> Iterator[Namespace]:
     finally:
         _ip("netns", "del", name, check=False)  # takes the inside end with it
         _ip("link", "del", outside, check=False)
+
+
+@dataclass(frozen=True)
+class Lan:
+    """Hosts of their own on one network segment: a bridge in the test's namespace with a
+    veth to each. The hosts reach each other directly; the test reaches each from the
+    bridge's address. ``cut(host)`` takes one host's link down (a partition); ``heal``
+    brings it back."""
+
+    bridge: str
+    bridge_ip: str
+    hosts: tuple[Namespace, ...]
+    links: tuple[str, ...]  # the test's end of each host's veth, by host index
+
+    def cut(self, index: int) -> None:
+        _ip("link", "set", self.links[index], "down")
+
+    def heal(self, index: int) -> None:
+        _ip("link", "set", self.links[index], "up")
+
+
+@contextmanager
+def lan(count: int) -> Iterator[Lan]:
+    """``count`` namespaces on a bridge, addresses from 10.232.<run>.0/24 (.1: the bridge)."""
+    run = os.getpid() % 250 + 1
+    bridge = f"{PREFIX}{run}br"
+    names = [f"{PREFIX}{os.getpid()}l{i}" for i in range(count)]
+    outside = [f"{PREFIX}{run}l{i}a" for i in range(count)]
+    hosts = tuple(
+        Namespace(name, f"10.232.{run}.1", f"10.232.{run}.{10 + i}") for i, name in enumerate(names)
+    )
+    try:
+        _ip("link", "add", bridge, "type", "bridge")
+        _ip("addr", "add", f"10.232.{run}.1/24", "dev", bridge)
+        _ip("link", "set", bridge, "up")
+        for host, out in zip(hosts, outside, strict=True):
+            inside = out[:-1] + "b"
+            _ip("netns", "add", host.name)
+            _ip("link", "add", out, "type", "veth", "peer", "name", inside)
+            _ip("link", "set", inside, "netns", host.name)
+            _ip("link", "set", out, "master", bridge)
+            _ip("link", "set", out, "up")
+            _ip("-n", host.name, "addr", "add", f"{host.ip}/24", "dev", inside)
+            _ip("-n", host.name, "link", "set", inside, "up")
+            _ip("-n", host.name, "link", "set", "lo", "up")
+        yield Lan(bridge, f"10.232.{run}.1", hosts, tuple(outside))
+    finally:
+        for host, out in zip(hosts, outside, strict=True):
+            _ip("netns", "del", host.name, check=False)
+            _ip("link", "del", out, check=False)
+        _ip("link", "del", bridge, check=False)
