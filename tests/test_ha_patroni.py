@@ -215,11 +215,24 @@ class Writer:
         raise AssertionError(f"no write acknowledged within {timeout} s")
 
 
+def connect_when_up(url: str, timeout: float) -> psycopg.Connection:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(
     scratch_root: Path,
 ) -> None:
     with ha_cluster(scratch_root / "ha-kill", synchronous=True) as cluster:
-        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        # Patroni reports its role before Postgres accepts TCP: wait for both.
+        cluster.complete()
+        with connect_when_up(cluster.url(), timeout=60) as conn:
             conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
         writer = Writer(cluster.url())
         writer.thread.start()
