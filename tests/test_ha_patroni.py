@@ -125,7 +125,9 @@ def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
         for node, host in zip(nodes, lan.hosts, strict=True):
             argv = config.etcd_args(node, nodes, str(workdir / f"etcd-{node.name}"), token)
             log = (workdir / f"etcd-{node.name}.log").open("wb")
-            procs[f"etcd-{node.name}"] = subprocess.Popen(host.run(*argv), stdout=log, stderr=log)
+            procs[f"etcd-{node.name}"] = subprocess.Popen(
+                host.run(*argv), stdout=log, stderr=log, cwd=workdir
+            )
         for node, host in zip(nodes, lan.hosts, strict=True):
             home = workdir / node.name
             home.mkdir(mode=0o700)
@@ -141,8 +143,9 @@ def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
             yml.write_text(rendered)
             shutil.chown(yml, "postgres", "postgres")
             log = (workdir / f"patroni-{node.name}.log").open("wb")
+            # cwd: its home, not the checkout, which the postgres user may not enter
             procs[node.name] = subprocess.Popen(
-                _as_postgres(host, "patroni", str(yml)), stdout=log, stderr=log
+                _as_postgres(host, "patroni", str(yml)), stdout=log, stderr=log, cwd=home
             )
         cluster = Cluster(lan, nodes, workdir, password, procs)
         stack.callback(_stop_all, cluster)
