@@ -46,7 +46,7 @@ from bootstrap.migrate.runner import Migrator
 from bootstrap.paths import MIGRATIONS_DIR
 from bootstrap.pooler import config
 from bootstrap.postgres import roles
-from bootstrap.postgres.tenancy import APP_ROLE, SUPERUSER
+from bootstrap.postgres.tenancy import APP_ROLE
 from infra.specs.postgres_server import render_hba
 from tests.support.pooler import TenantLoad, running_pgbouncer, stack_auth_file
 from tests.support.postgres_server import PostgresServer, running_postgres
@@ -114,15 +114,21 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-def prepare(server: PostgresServer, password: str, salt_key: str) -> None:
+def prepare(
+    server: PostgresServer,
+    password: str,
+    salt_key: str,
+    sizes: tuple[int, int, int] = (TENANTS, SESSIONS, CONTRIBUTIONS),
+) -> None:
+    """The bench database: migrated, loaded, and bo1_app's verifier the auth file carries."""
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
     with psycopg.connect(server.dsn(DATABASE), autocommit=True) as conn:
         Migrator(conn, discover(MIGRATIONS_DIR), say=lambda _: None).up()
-        for statement in load_statements(TENANTS, SESSIONS, CONTRIBUTIONS):
+        for statement in load_statements(*sizes):
             conn.execute(statement)  # type: ignore[arg-type]
-        # bootstrap's own step: the verifiers the auth file carries
-        roles.sync_passwords(conn, {APP_ROLE: password, SUPERUSER: server.password}, salt_key)
+        # bootstrap's own step; the superuser is not in the auth file, so only bo1_app
+        roles.sync_passwords(conn, {APP_ROLE: password}, salt_key)
 
 
 def recovery_after_restarts(workdir: Path, restarts: int) -> list[float]:
@@ -132,13 +138,7 @@ def recovery_after_restarts(workdir: Path, restarts: int) -> list[float]:
     running = running_postgres(pgdir, settings={"max_connections": "100"}, hba=render_hba())
     server = running.__enter__()
     try:
-        with psycopg.connect(server.dsn(), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-        with psycopg.connect(server.dsn(DATABASE), autocommit=True) as conn:
-            Migrator(conn, discover(MIGRATIONS_DIR), say=lambda _: None).up()
-            for statement in load_statements(10, 100, 1000):
-                conn.execute(statement)  # type: ignore[arg-type]
-            roles.sync_passwords(conn, {APP_ROLE: password}, salt_key)
+        prepare(server, password, salt_key, sizes=(10, 100, 1000))
         auth = stack_auth_file(
             {"postgresAppPassword": password, "poolerStatsPassword": secrets.token_urlsafe(18),
              "postgresScramSaltKey": salt_key}

@@ -40,6 +40,7 @@ class Pooler:
     workdir: Path
     proc: subprocess.Popen[bytes]
     argv: list[str]
+    drop: dict[str, object]  # Popen's user/group arguments, when it drops root itself
 
     def dsn(self, user: str, password: str, dbname: str | None = None) -> str:
         db = dbname or self.database
@@ -143,16 +144,9 @@ def running_pgbouncer(
         argv = netns.run("setpriv", f"--reuid={pooler_spec.OS_USER}", "--regid=nogroup",
                          "--clear-groups", *argv)  # fmt: skip
         drop = {}
-    with (workdir / "pgbouncer.log").open("ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            **drop,  # type: ignore[call-overload]
-        )
+    proc = _spawn(argv, workdir, drop)
     host = netns.ip if netns and not loopback_only else at.listen_addr
-    pooler = Pooler(host, at.listen_port, database, workdir, proc, argv)
+    pooler = Pooler(host, at.listen_port, database, workdir, proc, argv, drop)
     try:
         if netns and loopback_only:
             netns.wait_listening(at.listen_port)
@@ -176,17 +170,20 @@ def stop(pooler: Pooler) -> None:
 def restart(pooler: Pooler) -> Pooler:
     """The same pooler (files, port) started again, as `docker restart` would."""
     stop(pooler)
-    with (pooler.workdir / "pgbouncer.log").open("ab") as log:
-        proc = subprocess.Popen(
-            pooler.argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=pooler.workdir,
-            **({} if pooler.argv[0] == "ip" else _as_pooler_user()),  # type: ignore[call-overload]
-        )
-    started = replace(pooler, proc=proc)
+    started = replace(pooler, proc=_spawn(pooler.argv, pooler.workdir, pooler.drop))
     wait_listening(started)
     return started
+
+
+def _spawn(argv: list[str], workdir: Path, drop: dict[str, object]) -> subprocess.Popen[bytes]:
+    with (workdir / "pgbouncer.log").open("ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            **drop,  # type: ignore[call-overload]
+        )
 
 
 def wait_listening(pooler: Pooler, timeout: float = 30) -> None:
