@@ -73,8 +73,8 @@ def read(
     # The address in the DSN, so an error names the pooler; the password only as an override.
     where = f"host={at[0]} port={at[1]} dbname={CONSOLE_DATABASE} user={STATS_USER}"
     with connect(where, wait=wait, overrides={"password": password}) as conn:
-        config = {str(r[0]): str(r[1]) for r in _show(conn, "CONFIG")}
-        version = str(_show(conn, "VERSION")[0][0])
+        config = {r["key"]: r["value"] for r in _rows(conn, "CONFIG")}
+        version = _rows(conn, "VERSION")[0]["version"]
         pools = [r for r in _rows(conn, "POOLS") if r["database"] == database]
     return PoolerState(
         version=version,
@@ -93,15 +93,9 @@ def read(
     )
 
 
-def _show(conn: psycopg.Connection, what: str) -> list[tuple[object, ...]]:
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute(f"SHOW {what}")  # a fixed word, never input
-        return list(cur.fetchall())
-
-
 def _rows(conn: psycopg.Connection, what: str) -> list[dict[str, str]]:
     with psycopg.ClientCursor(conn) as cur:
-        cur.execute(f"SHOW {what}")
+        cur.execute(f"SHOW {what}")  # a fixed word, never input
         names = [c.name for c in cur.description or []]
         return [
             {name: str(value) for name, value in zip(names, row, strict=True)}
