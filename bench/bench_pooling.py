@@ -2,7 +2,10 @@
 
 Run on purpose (never part of the test suite):
 
-    .venv/bin/python bench/bench_pooling.py [--rounds 3] [--seconds 10]
+    .venv/bin/python bench/bench_pooling.py [--rounds 3] [--seconds 10] [--shared-cpus]
+
+pgbench runs on CPU 0 and the servers on the others, as when the application's
+workers run on other machines; --shared-cpus lets them all share every core.
 
 Starts its own PostgreSQL 15 (max_connections 100), loads 1,000 tenants (10k
 sessions, 100k contributions), and runs the RLS benchmark's tenant transaction
@@ -67,7 +70,7 @@ class Run:
 
 def pgbench(
     server: PostgresServer, host: str, port: int, password: str, clients: int, seconds: int,
-    script: Path, logdir: Path,
+    script: Path, logdir: Path, client_cpu: int | None,
 ) -> Run:  # fmt: skip
     for old in logdir.glob("tx*"):
         old.unlink()
@@ -79,7 +82,8 @@ def pgbench(
         "PGPASSWORD": password,
         "PGDATABASE": DATABASE,
     }
-    argv = [
+    pin = ["taskset", "-c", str(client_cpu)] if client_cpu is not None else []
+    argv = [*pin,
         server.bin("pgbench"), "-n", "-M", "simple", "-c", str(clients), "-j", "2",
         "-T", str(seconds), "-f", str(script), "-l", "--log-prefix", str(logdir / "tx"),
     ]  # fmt: skip
@@ -93,6 +97,19 @@ def pgbench(
     latencies = sorted(int(line.split()[2]) / 1000 for f in logdir.glob("tx*") for line in f.open())
     per_tx = cpu / max(len(latencies), 1) * 1e6
     return Run(tps, _pct(latencies, 0.50), _pct(latencies, 0.99), per_tx)
+
+
+def split_cpus() -> int:
+    """Pin this process, and so the servers it starts, off CPU 0; pgbench gets CPU 0.
+
+    The load generator's own cost grows with its connection count (it polls each one on
+    every wakeup): on shared cores that cost, not the pooler, decides the 500-client
+    figure. Clients on a core of their own measure the pooler and Postgres alone."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("bench_pooling: one CPU only; run with --shared-cpus")
+    os.sched_setaffinity(0, cpus[1:])
+    return cpus[0]
 
 
 def _children_cpu() -> float:
@@ -166,7 +183,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument(
+        "--shared-cpus", action="store_true",
+        help="let pgbench share every core with PgBouncer and Postgres (default: pgbench on"
+        " CPU 0, the servers on the others, as when the clients run on other machines)",
+    )  # fmt: skip
     args = parser.parse_args()
+    client_cpu = None if args.shared_cpus else split_cpus()
     workdir = Path(tempfile.mkdtemp(prefix="bo1-bench-pool-"))
     workdir.chmod(0o755)
     password, salt_key = secrets.token_urlsafe(18), secrets.token_urlsafe(36)
@@ -215,7 +238,7 @@ def main() -> int:
                                 drain(server)
                             run = pgbench(
                                 server, host, port, password, clients, args.seconds, script,
-                                logdir,
+                                logdir, client_cpu,
                             )  # fmt: skip
                             runs.setdefault((name, clients), []).append(run)
         recovery = recovery_after_restarts(workdir, args.restarts)
@@ -235,7 +258,8 @@ def summarize(runs: dict[tuple[str, int], list[Run]], args: argparse.Namespace) 
         f"Pooling benchmark: {TENANTS} tenants, {CONTRIBUTIONS} contributions; RLS tenant"
         f" transaction as bo1_app, pgbench -M simple -j 2, {args.rounds} interleaved rounds"
         f" of {args.seconds} s; pool size {config.Pool().default_pool_size}, Postgres"
-        " max_connections 100"
+        " max_connections 100; pgbench "
+        + ("on the servers' cores" if args.shared_cpus else "on a core of its own")
     )
     tps: dict[tuple[str, int], float] = {}
     for (name, clients), samples in runs.items():
