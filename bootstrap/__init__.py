@@ -15,7 +15,8 @@ One folder per concern; a newcomer finds a concern by its folder name:
   pooler/         PgBouncer: config (pgbouncer.ini, hba, the auth file of shared SCRAM
                   verifiers), console (its admin console, read by verify and status)
   ha/             high availability (issue #14, in progress): config renders etcd's
-                  arguments and patroni.yml
+                  arguments and patroni.yml, sentinel the Redis replication settings,
+                  its ACL users and sentinel.conf
   ops/            verbs that combine concerns: bootstrap, verify, status, docs
 
 and a few shared modules: cli (the verb table), errors, masking, validated,

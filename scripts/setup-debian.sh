@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what bo1-infra's tests need on Debian 12, and only what is missing:
 #   - PostgreSQL 15 server + headers, Redis 7 and its Sentinel, OpenSSH's server, pgBackRest,
-#     PgBouncer, etcd and Patroni (Debian bookworm packages);
+#     PgBouncer and etcd (Debian bookworm packages);
 #     the system services these packages bring are disabled: the tests start their own
+#   - Patroni $PATRONI_VERSION from PyPI in a virtualenv of its own under /opt/bo1-infra (the
+#     release the image runs; Debian 12's 3.0.2 can hand the leader back to a node healed
+#     from a partition: bootstrap/ha/config.py). Outside the checkout: Patroni runs as the
+#     postgres user, who may not enter a 0700 checkout
 #   - pgvector 0.8.x built against PG 15 from Debian trixie's *source* package, fetched
 #     through a temporary apt configuration (no trixie entry is left in /etc/apt)
 #   - OpenSSL 1.1 from Debian bullseye, unpacked into .deps/ (never installed system-wide):
@@ -15,6 +19,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 PG_MAJOR=15
 PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
 PYTHON=${PYTHON:-python3}
+PATRONI_VERSION=4.1.5  # = bootstrap/ha/config.py PATRONI_VERSION (a test checks)
+PATRONI_HOME=/opt/bo1-infra/patroni-$PATRONI_VERSION
 apt_updated=0
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -24,10 +30,12 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 
 ensure_debian_packages() {
   local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR redis-server make gcc dpkg-dev
-    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server patroni redis-sentinel)
+    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server redis-sentinel)
   local missing=()
   for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
-  if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
+  # the project's venv uses $PYTHON; Patroni's uses Debian's python3 (the postgres user runs it)
+  if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
+      || ! /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
   [ ${#missing[@]} = 0 ] && { log "Debian packages present"; return; }
   log "installing ${missing[*]}"
   apt_update
@@ -43,7 +51,6 @@ ensure_debian_packages() {
       openssh-server) disable_service ssh ;;
       pgbouncer) disable_service pgbouncer ;;
       etcd-server) disable_service etcd ;;
-      patroni) disable_service patroni ;;
       redis-sentinel) disable_service redis-sentinel ;;
     esac
   done
@@ -145,8 +152,25 @@ ensure_libssl11() {
   libssl11_installed || { log "libssl1.1 did not unpack libssl.so.1.1 into $libssl11_dir"; exit 1; }
 }
 
+ensure_patroni() {
+  if [ -x "$PATRONI_HOME/bin/patroni" ] \
+      && [ "$("$PATRONI_HOME/bin/patroni" --version 2>/dev/null)" = "patroni $PATRONI_VERSION" ]; then
+    log "Patroni $PATRONI_VERSION present"; return
+  fi
+  log "installing Patroni $PATRONI_VERSION from PyPI into $PATRONI_HOME"
+  sudo_ rm -rf "$PATRONI_HOME"
+  sudo_ mkdir -p "$(dirname "$PATRONI_HOME")"
+  sudo_ /usr/bin/python3 -m venv "$PATRONI_HOME"
+  sudo_ "$PATRONI_HOME/bin/pip" install -q --disable-pip-version-check \
+    "patroni[etcd3,psycopg3]==$PATRONI_VERSION"
+  sudo_ chmod -R a+rX "$PATRONI_HOME"
+  [ "$("$PATRONI_HOME/bin/patroni" --version)" = "patroni $PATRONI_VERSION" ] \
+    || { log "Patroni $PATRONI_VERSION did not install into $PATRONI_HOME"; exit 1; }
+}
+
 ensure_debian_packages
 ensure_pgvector
 ensure_libssl11
+ensure_patroni
 bash "$root/scripts/setup-venv.sh"
 log "ready"

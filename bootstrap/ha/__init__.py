@@ -1,5 +1,9 @@
-"""High availability with Patroni + etcd for Postgres (Sentinel for Redis to follow).
+"""High availability: Patroni + etcd for Postgres, Sentinel for Redis (pure renderings).
 
-config   (pure) etcd's command line and patroni.yml, proven on the real binaries by
-         tests/test_ha_patroni.py
+config    etcd's command line and patroni.yml; the Patroni release the image and the
+          tests run
+sentinel  a Redis data node's replication settings and extra ACL users, sentinel.conf
+
+Proven on the real binaries by tests/test_ha_patroni.py and tests/test_ha_sentinel.py
+(tests/support/ha.py starts the clusters); infra/specs/ha.py puts them in containers.
 """

@@ -1,9 +1,9 @@
-"""High availability, rendered: etcd's arguments and patroni.yml (pure; sentinel.conf to follow).
+"""High availability for Postgres, rendered: etcd's arguments and patroni.yml (pure).
 
 Patroni keeps Postgres's leader in etcd (the v3 API: Debian's etcd 3.4 serves it and
-Patroni's ``etcd3`` section speaks it). The timings are the measured ones of
-../shared/design.md: ``ttl`` 10, ``loop_wait`` 2, ``retry_timeout`` 4 gave a new leader
-in about 10 s where Patroni's defaults (30/10/10) took about 25 s.
+Patroni's ``etcd3`` section speaks it). ``loop_wait`` 2 and ``retry_timeout`` 4 instead
+of Patroni's 10/10: a crashed primary is seen within 2 s. ``ttl`` is Patroni's floor, 20:
+a node that vanishes with its Patroni holds the leader key that long.
 """
 
 from __future__ import annotations
@@ -12,6 +12,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Patroni 3.0.2 (Debian 12's package) overwrites the leader key unconditionally when its
+# lease is renewed (etcd3 update_leader: a plain put): a leader cut off and healed took
+# the lock back from the leader elected meanwhile, and that leader's writes were lost
+# (tests/test_ha_patroni.py caught it). 3.0.3 made it a transaction. The image and the
+# tests run this release, from PyPI.
+PATRONI_VERSION = "4.1.5"
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 PATRONI_PORT = 8008
@@ -26,7 +32,9 @@ class Node:
 
 @dataclass(frozen=True)
 class Timing:
-    ttl: int = 10
+    # Patroni 3.2+ refuses a ttl under 20 (and raises it to 20): the leader key outlives
+    # a lost node by up to this long. loop_wait + 2 x retry_timeout stays within ttl.
+    ttl: int = 20
     loop_wait: int = 2
     retry_timeout: int = 4
 
@@ -93,6 +101,10 @@ def patroni_config(
                 "retry_timeout": timing.retry_timeout,
                 "maximum_lag_on_failover": 1048576,
                 "synchronous_mode": synchronous,
+                # A crashed primary Postgres fails over at once instead of being restarted
+                # in place for up to 300 s; safe only when no acknowledged commit can be
+                # missing on the sync standby.
+                "primary_start_timeout": 0 if synchronous else 300,
                 "postgresql": {
                     "use_pg_rewind": True,
                     "parameters": {"wal_level": "replica", "hot_standby": "on",

@@ -9,12 +9,12 @@ uploaded file at check time.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Iterable, Mapping
 
+from bootstrap.ha import sentinel
 from bootstrap.redisdb.keys import KeyFamily, acl_patterns
 from bootstrap.redisdb.releases import MODULE_DIR, MODULE_FILES
-from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
+from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER, hashed
 from infra.settings import StackSettings
 from infra.specs.model import ContainerSpec, File, Healthcheck, PortBinding, SecretFile
 
@@ -49,19 +49,30 @@ def render_conf(
     aclfile: str = ACL_PATH,
     data_dir: str = DATA_PATH,
     module_dir: str = MODULE_DIR,
+    include: str | None = None,
+    port: int = PORT,
+    bind: str = "* -::*",
 ) -> str:
-    """redis.conf; the paths default to the container's (tests pass their own)."""
+    """redis.conf; the paths default to the container's (tests pass their own).
+
+    ``include``: a file of settings read first (a node's replication settings under
+    Sentinel). Sentinel's CONFIG REWRITE writes the node's current role into this file,
+    and a directive's last line wins, so the include goes first.
+    """
     # With a config file of its own, the official image loads no module by itself.
     modules = [f"loadmodule {module_dir}/{name}" for name in MODULE_FILES]
     return "\n".join(
         [
+            *([f"include {include}"] if include else []),
             *(modules if settings.redis_modules else []),
             f"# bo1-infra redis.conf for stack {settings.stack} (generated; do not edit)",
             # Inside the container Redis listens on all interfaces; the host side of the
             # port is published on bind_address only (127.0.0.1 by default).
-            "bind * -::*",  # all IPv4; IPv6 only where the container has it
+            # A container: all IPv4, IPv6 only where it has it; an ha node on the host's
+            # network: its node's address and loopback.
+            f"bind {bind}",
             "protected-mode yes",
-            f"port {PORT}",
+            f"port {port}",
             f"dir {data_dir}",
             f"appendonly {'yes' if settings.redis_appendonly else 'no'}",
             f"appendfsync {settings.redis_appendfsync}",
@@ -76,26 +87,28 @@ def render_conf(
     )
 
 
-def _hash(password: str) -> str:
-    # ACL files accept '#<sha256>' in place of '>password': no plaintext at rest.
-    return "#" + hashlib.sha256(password.encode()).hexdigest()
-
-
-def render_acl(values: Mapping[str, str], families: Iterable[KeyFamily]) -> str:
-    """The ACL file: the app as `default` (password only), ops and healthcheck users."""
+def render_acl(
+    values: Mapping[str, str], families: Iterable[KeyFamily], *, ha: bool = False
+) -> str:
+    """The ACL file: the app as `default` (password only), ops and healthcheck users;
+    under Sentinel (``ha``) the replica's and the Sentinels' logins too."""
     app_keys = " ".join(f"~{pattern}" for pattern in acl_patterns(families))
     return "\n".join(
         [
-            f"user {APP_USER} on {_hash(values['redisAppPassword'])} resetkeys resetchannels"
+            f"user {APP_USER} on {hashed(values['redisAppPassword'])} resetkeys resetchannels"
             f" {app_keys} {APP_RULES}",
-            f"user {OPS_USER} on {_hash(values['redisOpsPassword'])} {OPS_RULES}",
-            f"user {HEALTH_USER} on {_hash(values['redisHealthPassword'])} resetkeys -@all +ping",
+            f"user {OPS_USER} on {hashed(values['redisOpsPassword'])} {OPS_RULES}",
+            f"user {HEALTH_USER} on {hashed(values['redisHealthPassword'])} resetkeys -@all +ping",
+            *(sentinel.data_node_acl(values) if ha else []),
             "",
         ]
     )
 
 
-def _health_password(values: Mapping[str, str]) -> str:
+ACL_SECRETS = ("redisAppPassword", "redisOpsPassword", "redisHealthPassword")
+
+
+def health_password(values: Mapping[str, str]) -> str:
     return values["redisHealthPassword"]
 
 
@@ -120,10 +133,10 @@ def container(settings: StackSettings) -> ContainerSpec:
             File(CONF_PATH, render_conf(settings)),
             SecretFile(
                 ACL_PATH,
-                ("redisAppPassword", "redisOpsPassword", "redisHealthPassword"),
+                ACL_SECRETS,
                 functools.partial(render_acl, families=settings.key_families()),
             ),
-            SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password),
+            SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), health_password),
         ),
         port=PortBinding(PORT, settings.redis_port, settings.bind_address),
         healthcheck=healthcheck(),

@@ -1,0 +1,85 @@
+"""The rendered HA files, read as text: what the failover tests rely on without showing.
+
+The behaviour (elections, failovers, partitions) is proven on the real binaries by
+tests/test_ha_patroni.py and tests/test_ha_sentinel.py with these same renderings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from bootstrap import paths
+from bootstrap.ha import config, sentinel
+from infra.specs import redis_server
+from tests.support.ha import _settings
+
+NODES = tuple(config.Node(f"node{i}", f"10.0.0.{10 + i}") for i in range(3))
+VALUES = {
+    key: f"pw-{key}"
+    for key in ("redisAppPassword", "redisOpsPassword", "redisHealthPassword",
+                "redisReplicaPassword", "redisSentinelPassword")
+}  # fmt: skip
+
+
+def test_setup_installs_the_patroni_release_the_code_names() -> None:
+    script = (paths.ROOT / "scripts" / "setup-debian.sh").read_text()
+    pinned = re.search(r"^PATRONI_VERSION=(\S+)", script, re.M)
+    assert pinned is not None and pinned.group(1) == config.PATRONI_VERSION
+
+
+def test_patroni_config_names_every_etcd_member_and_this_nodes_addresses() -> None:
+    pg = config.PostgresNode(data_dir="/d", bin_dir="/b")
+    passwords = {"superuser": "s", "replication": "r"}
+    rendered = json.loads(
+        config.patroni_config("bo1-prod", NODES[1], NODES, pg, passwords, synchronous=True)
+    )
+    assert rendered["etcd3"]["hosts"] == "10.0.0.10:2379,10.0.0.11:2379,10.0.0.12:2379"
+    assert rendered["postgresql"]["connect_address"] == "10.0.0.11:5432"
+    assert rendered["restapi"]["connect_address"] == "10.0.0.11:8008"
+    assert rendered["bootstrap"]["dcs"]["synchronous_mode"] is True
+    assert rendered["bootstrap"]["dcs"]["ttl"] == 20  # Patroni's floor
+    assert rendered["bootstrap"]["dcs"]["primary_start_timeout"] == 0  # sync: fail over at once
+
+
+def test_only_a_replica_is_told_whom_to_follow_and_each_announces_its_node() -> None:
+    primary = sentinel.replication_conf(NODES[0], NODES[0], VALUES, 6379)
+    replica = sentinel.replication_conf(NODES[1], NODES[0], VALUES, 6379)
+    assert "replicaof" not in primary
+    assert "replicaof 10.0.0.10 6379" in replica.splitlines()
+    assert "replica-announce-ip 10.0.0.11" in replica.splitlines()
+    assert f"masteruser {sentinel.REPLICA_USER}" in replica.splitlines()
+
+
+def test_the_replication_include_comes_before_everything_it_could_override() -> None:
+    conf = redis_server.render_conf(_settings(), include="/etc/redis/replication.conf")
+    assert conf.splitlines()[0] == "include /etc/redis/replication.conf"
+
+
+def test_the_data_nodes_acl_adds_the_replica_and_sentinel_users_only_under_ha() -> None:
+    families = _settings().key_families()
+    single = redis_server.render_acl(VALUES, families)
+    ha = redis_server.render_acl(VALUES, families, ha=True)
+    assert sentinel.REPLICA_USER not in single and sentinel.SENTINEL_USER not in single
+    assert ha.startswith(single.rstrip("\n"))
+    for password in VALUES.values():  # hashes only, in either file
+        assert password not in ha
+
+
+def test_each_sentinel_keeps_one_identity_per_stack_and_node() -> None:
+    ids = {sentinel.myid("bo1-prod", node) for node in NODES}
+    assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f]{40}", i) for i in ids)
+    assert sentinel.myid("bo1-prod", NODES[0]) == sentinel.myid("bo1-prod", NODES[0])
+    assert sentinel.myid("bo1-staging", NODES[0]) != sentinel.myid("bo1-prod", NODES[0])
+
+
+def test_sentinel_conf_monitors_the_primary_with_the_stack_timing() -> None:
+    conf = sentinel.sentinel_conf(
+        "bo1-prod", NODES[2], NODES[0], VALUES, redis_port=6379, data_dir="/data"
+    ).splitlines()
+    assert "sentinel monitor bo1 10.0.0.10 6379 2" in conf
+    assert "sentinel down-after-milliseconds bo1 2000" in conf
+    assert "sentinel announce-ip 10.0.0.12" in conf
+    # the clients' users are hashed; only the Sentinels' own login must be plaintext
+    assert VALUES["redisAppPassword"] not in "\n".join(conf)
+    assert VALUES["redisOpsPassword"] not in "\n".join(conf)

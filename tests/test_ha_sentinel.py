@@ -1,0 +1,114 @@
+"""Redis under Sentinel on real binaries: Debian's redis-server and redis-sentinel, each
+node a host of its own (tests/support/ha.py), every file rendered by the program's code:
+the stack's redis.conf and ACL file, the replication settings and sentinel.conf
+(bootstrap/ha/sentinel.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from bootstrap.ha import sentinel
+from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
+from tests.support import netns
+from tests.support.ha import MISSING, RedisCluster, redis_failover, redis_sentinel_cluster
+from tests.support.redis_server import NO_RETRY
+
+pytestmark = [
+    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
+    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)}"),
+]
+WRITES_RESUME_S = 10.0
+
+
+def _client(cluster: RedisCluster, address: str, user: str | None, password: str) -> redis.Redis:
+    return redis.Redis(
+        host=address, port=6379, username=user, password=password, socket_timeout=2,
+        retry=NO_RETRY, decode_responses=True,
+    )  # fmt: skip
+
+
+def _assert_serves_as_the_stack(cluster: RedisCluster, address: str) -> None:
+    """The stack's settings and users, on whichever node is master now."""
+    values = cluster.values
+    with _client(cluster, address, OPS_USER, values["redisOpsPassword"]) as ops:
+        settings = {
+            k: ops.config_get(k)[k] for k in ("appendonly", "maxmemory", "maxmemory-policy")
+        }
+        assert ops.info("replication")["role"] == "master"
+    assert settings == {
+        "appendonly": "yes", "maxmemory": str(256 * 1024 * 1024),
+        "maxmemory-policy": "allkeys-lru",
+    }  # fmt: skip
+    with _client(cluster, address, None, values["redisAppPassword"]) as app:
+        assert app.acl_whoami() == APP_USER  # the application's password-only login
+        app.set("session:after-failover", "1", ex=60)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            app.flushall()
+    with _client(cluster, address, HEALTH_USER, values["redisHealthPassword"]) as health:
+        assert health.ping()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            health.get("session:after-failover")
+
+
+def test_sentinel_answers_clients_and_refuses_them_admin(scratch_root: Path) -> None:
+    with redis_sentinel_cluster(scratch_root / "sentinel-acl") as cluster:
+        node = cluster.nodes[2]  # a Sentinel on a node without Redis
+        app_password = cluster.values["redisAppPassword"]
+        with redis.Redis(
+            host=node.address, port=sentinel.SENTINEL_PORT, password=app_password,
+            socket_timeout=2, retry=NO_RETRY, decode_responses=True,
+        ) as app:  # fmt: skip
+            master = app.execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", sentinel.MASTER_NAME
+            )
+            assert master == [cluster.nodes[0].address, "6379"]
+            for command in (("SENTINEL", "FAILOVER", sentinel.MASTER_NAME),
+                            ("SENTINEL", "REMOVE", sentinel.MASTER_NAME),
+                            ("SENTINEL", "SET", sentinel.MASTER_NAME, "quorum", "1"),
+                            ("SENTINEL", "RESET", "*"), ("ACL", "LIST")):  # fmt: skip
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    app.execute_command(*command)
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(
+                host=node.address, port=sentinel.SENTINEL_PORT, password="wrong",
+                socket_timeout=2, retry=NO_RETRY,
+            ).ping()  # fmt: skip
+        # The replica refuses the application's writes; it serves only through Sentinel.
+        replica = cluster.nodes[1].address
+        with (
+            _client(cluster, replica, None, app_password) as app,
+            pytest.raises(redis.exceptions.ReadOnlyError),
+        ):
+            app.set("session:x", "1")
+
+
+def test_a_killed_master_is_replaced_and_clients_follow_through_sentinel(
+    scratch_root: Path,
+) -> None:
+    with redis_sentinel_cluster(scratch_root / "sentinel-kill") as cluster:
+        failover = redis_failover(cluster)
+        old, new, resumed = failover.old, failover.new, failover.resumed
+        assert new != old
+        assert resumed <= WRITES_RESUME_S, f"writes resumed after {resumed:.1f} s"
+        _assert_serves_as_the_stack(cluster, new.address)
+        # The old master comes back from its own rendered config, which says "primary":
+        # Sentinel turns it into a replica of the new master.
+        cluster.data[old.name].start()
+        deadline = time.monotonic() + 30
+        role: list[object] = []
+        while time.monotonic() < deadline:
+            with cluster.data[old.name].server.client(decode_responses=True) as ops:
+                role = ops.execute_command("ROLE")
+            if role[0] == "slave" and role[1] == new.address and role[3] == "connected":
+                break
+            time.sleep(0.2)
+        assert role[:2] == ["slave", new.address], role
+    print(
+        f"writes resumed {resumed:.1f} s after the master was killed; {failover.acked}"
+        f" acked, {len(failover.lost)} lost with the old master (asynchronous replication)"
+    )
