@@ -9,8 +9,9 @@ import pulumi
 import pulumi_docker as docker
 
 from bootstrap.appenv import model as app_env
-from bootstrap.appenv.urls import connection_url
+from bootstrap.appenv.urls import connection_url, multi_host_url
 from bootstrap.errors import Bo1Error
+from bootstrap.ha import sentinel
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
 from bootstrap.redisdb import users as redis_users
 from bootstrap.stack_secrets import catalogue as secret_catalogue
@@ -18,10 +19,12 @@ from infra import docker_host
 from infra.components.backup_storage import BackupStorage
 from infra.components.bootstrap_hook import BootstrapHook
 from infra.components.container_service import ContainerService
+from infra.components.ha_node import HaNode
 from infra.components.stack_image import StackImage
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_stack_config
-from infra.specs import backup, pooler, postgres_server, redis_server
+from infra.specs import backup, ha, pooler, postgres_server, redis_server
+from infra.specs.image import image_build
 from infra.specs.model import ContainerSpec
 
 
@@ -63,9 +66,13 @@ def main() -> None:
             f"Set each (it asks for the value; same PULUMI_CONFIG_PASSPHRASE): {commands}"
         )
 
+    check_docker_settings(settings)  # before any resource: a bad key registers nothing
+    secrets = StackSecrets(f"{settings.prefix}-secrets", catalogue, config, settings.topology)
+    if settings.topology == "ha":
+        ha_stack(settings, secrets)
+        return
     provider, host = docker_host.provider(f"{settings.prefix}-docker", _all_config_text())
     with_docker = pulumi.ResourceOptions(providers={"docker": provider})
-    secrets = StackSecrets(f"{settings.prefix}-secrets", catalogue, config)
     network = docker.Network(
         f"{settings.prefix}-net",
         name=f"{settings.prefix}-net",
@@ -73,7 +80,7 @@ def main() -> None:
         opts=pulumi.ResourceOptions(provider=provider),
     )
     pg_spec, redis_spec = postgres_server.container(settings), redis_server.container(settings)
-    image = StackImage(f"{settings.prefix}-image", settings, with_docker)
+    image = StackImage(f"{settings.prefix}-image", image_build(settings), with_docker)
     storage = (
         BackupStorage(f"{settings.prefix}-backup-storage", settings, with_docker)
         if settings.backups
@@ -126,6 +133,51 @@ def main() -> None:
     )
     export_connections(settings, secrets, ops_url, pg, cache, pool, network)
     pulumi.export("appEnv", app_environment(settings, secrets.values))
+
+
+def check_docker_settings(settings: StackSettings) -> None:
+    """A single-host stack's docker:* keys must be the provider's; an ha stack has none."""
+    text = _all_config_text()
+    if settings.topology == "single":
+        docker_host.check_keys(text)
+        return
+    stray = sorted(key for key in text if key.startswith("docker:"))
+    if stray:
+        raise pulumi.RunError(
+            f"{', '.join(stray)}: an ha stack names each node's Docker host in haNodes"
+            " (dockerHost, sshOpts); remove the docker:* settings"
+        )
+
+
+def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
+    """An ha stack: every node on its own Docker host (docs/HIGH_AVAILABILITY.md). Clients
+    find the Postgres leader with a multi-host URL and the Redis master through Sentinel."""
+    for node in settings.ha_nodes:
+        HaNode(f"{settings.prefix}-{node.name}", settings, node, secrets.values)
+    pg_nodes = [n.address for n in settings.ha_nodes if n.postgres]
+    pulumi.export("haNodes", {n.name: n.address for n in settings.ha_nodes})
+    pulumi.export(
+        "haContainers", {node.name: [c.name for c in ha.node_containers(settings, node)]
+                         for node in settings.ha_nodes}
+    )  # fmt: skip
+    pulumi.export("postgresHosts", [f"{a}:{settings.postgres_port}" for a in pg_nodes])
+    pulumi.export("poolerHosts", [f"{a}:{settings.pooler_port}" for a in pg_nodes])
+    query = "target_session_attrs=read-write&connect_timeout=5&tcp_user_timeout=5000"
+
+    def url(password: pulumi.Output[str], port: int) -> pulumi.Output[str]:
+        hosts = [(a, port) for a in pg_nodes]
+        built = password.apply(
+            lambda p: multi_host_url(APP_ROLE, p, hosts, settings.postgres_database, query)
+        )
+        return pulumi.Output.secret(built)
+
+    app_password = secrets.values["postgresAppPassword"]
+    pulumi.export("databaseUrl", url(app_password, settings.pooler_port))
+    pulumi.export("databaseDirectUrl", url(app_password, settings.postgres_port))
+    pulumi.export(
+        "redisSentinels", [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes]
+    )
+    pulumi.export("redisSentinelMaster", sentinel.MASTER_NAME)
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def _json_list(value: object) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            raise ValueError("must be a list of key families") from None
+            raise ValueError("must be a YAML list (see docs/DEPLOYING.md)") from None
     return value
 
 
@@ -162,6 +162,25 @@ PgMemory = Annotated[str, AfterValidator(_pg_memory)]
 Cron = Annotated[str, AfterValidator(_cron)]
 RedisMemory = Annotated[str, AfterValidator(_redis_memory)]
 Image = Annotated[str, AfterValidator(_image)]
+
+
+class HaNodeSetting(BaseModel):
+    """One entry of ``haNodes``: a Docker host of an ``ha`` stack."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,20}$")]
+    # Where the other nodes and the clients reach it; its services listen there.
+    address: Annotated[str, AfterValidator(_ipv4)]
+    # Its Docker engine, as docker:host names one (ssh://user@host, tcp://host:2376, unix://).
+    docker_host: Annotated[str, StringConstraints(pattern=r"^(ssh|tcp|unix)://\S+$")]
+    ssh_opts: list[str] = Field(default_factory=list)
+    postgres: bool = True  # Postgres under Patroni, with its PgBouncer
+    redis: bool = True  # a Redis data node (the first one starts as primary)
+
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 EvictionPolicy = Literal[
     "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
@@ -219,6 +238,14 @@ class StackSettings(BaseModel):
 
     protect_data: bool = False
 
+    # High availability (docs/HIGH_AVAILABILITY.md): `single` is one host; `ha` runs etcd
+    # and Sentinel on every node of haNodes, Patroni and Redis on the nodes marked so.
+    topology: Literal["single", "ha"] = "single"
+    ha_nodes: Annotated[list[HaNodeSetting], BeforeValidator(_json_list)] = Field(
+        default_factory=list
+    )
+    ha_synchronous: bool = False  # Patroni's synchronous mode: no acknowledged commit lost
+
     # Backups (docs/BACKUPS.md): on in every stack but dev unless set. Times are the
     # Docker host's clock (the sidecar's cron runs in UTC).
     backup_enabled: bool | None = None
@@ -252,6 +279,35 @@ class StackSettings(BaseModel):
                 check_image(self.redis_image, self.redis_line)
             except ValueError as exc:
                 raise ValueError(f"redisImage {self.redis_image!r} {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _topology(self) -> StackSettings:
+        if self.topology == "single":
+            if self.ha_nodes:
+                raise ValueError("haNodes is set but topology is single; set topology: ha")
+            return self
+        nodes = self.ha_nodes
+        if len(nodes) < 3 or len(nodes) % 2 == 0:
+            raise ValueError(
+                f"topology ha needs an odd number of haNodes, at least 3 (etcd and Sentinel"
+                f" vote by majority); found {len(nodes)}"
+            )
+        for field in ("name", "address"):
+            seen = [getattr(n, field) for n in nodes]
+            twice = sorted({v for v in seen if seen.count(v) > 1})
+            if twice:
+                raise ValueError(f"haNodes: {field} {twice[0]} is used twice; give each its own")
+        for role in ("postgres", "redis"):
+            if sum(getattr(n, role) for n in nodes) < 2:
+                raise ValueError(
+                    f"haNodes: at least 2 nodes need {role}: true (a primary and a replica)"
+                )
+        if self.backups:
+            raise ValueError(
+                "backups on an ha stack are not built yet (docs/HIGH_AVAILABILITY.md);"
+                " set backupEnabled: false"
+            )
         return self
 
     @model_validator(mode="after")

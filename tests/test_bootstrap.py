@@ -542,7 +542,7 @@ def test_verify_fails_loudly_when_something_is_wrong(
 
 def test_verify_names_an_unknown_stack(boot_env: dict[str, str], tmp_path: Path) -> None:
     result = run_cli("verify", "--stack", "qa", "--env-file", str(tmp_path / "e"), env=boot_env)
-    assert_one_line_error(result, "Pulumi.qa.yaml", "dev, prod, staging")
+    assert_one_line_error(result, "Pulumi.qa.yaml", "dev, prod, prod-ha, staging")
     assert result.returncode == 2
 
 

@@ -150,7 +150,7 @@ def test_the_pulumi_wrapper_refuses_an_unknown_stack(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "bo1-infra pulumi: no stack file Pulumi.qa.yaml; stacks here: dev prod staging"
+        "bo1-infra pulumi: no stack file Pulumi.qa.yaml; stacks here: dev prod-ha prod staging"
     ]
 
 

@@ -8,3 +8,13 @@ from urllib.parse import quote
 def connection_url(scheme: str, user: str, password: str, host: str, port: int, path: str) -> str:
     """``scheme://user:password@host:port/path`` with user and password percent-encoded."""
     return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{path}"
+
+
+def multi_host_url(
+    user: str, password: str, hosts: list[tuple[str, int]], database: str, query: str
+) -> str:
+    """A libpq multi-host URL: ``postgresql://user:password@h1:p1,h2:p2/database?query``
+    (libpq tries the hosts in turn; ``target_session_attrs=read-write`` keeps the leader)."""
+    at = ",".join(f"{host}:{port}" for host, port in hosts)
+    single = connection_url("postgresql", user, password, "HOSTS", 0, database)
+    return single.replace("HOSTS:0", at, 1) + f"?{query}"

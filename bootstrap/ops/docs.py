@@ -77,6 +77,8 @@ def _bootstrap_inputs() -> list[str]:
     ]  # fmt: skip
     for spec in catalogue.load().secrets:
         optional = f" (may stay unset in {', '.join(spec.optional_in)})" if spec.optional_in else ""
+        if spec.topology == "ha":
+            optional = " (ha stacks only; bootstrap does not read it)"
         out.append(
             f"| `{spec.env}` | {spec.kind}{optional} secret `{spec.key}` | {spec.description} |"
         )

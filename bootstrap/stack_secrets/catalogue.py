@@ -25,6 +25,10 @@ class SecretSpec:
     flows_to: tuple[str, ...]
     length: int = 32
     optional_in: tuple[str, ...] = ()  # stacks where this required secret may stay unset
+    topology: str = "any"  # "ha": only for stacks with topology ha (their containers)
+
+    def applies_to(self, topology: str) -> bool:
+        return self.topology in ("any", topology)
 
     def required_in(self, stack: str) -> bool:
         return self.kind == "required" and stack not in self.optional_in

@@ -26,8 +26,9 @@ def read(catalogue: Catalogue, environ: Mapping[str, str], stack: str) -> dict[s
 
 def unset(catalogue: Catalogue, values: Mapping[str, str]) -> list[SecretSpec]:
     """The optional secrets left empty: the app will miss them, so bootstrap says so."""
-    return [s for s in catalogue.secrets if not values.get(s.key)]
+    return [s for s in catalogue.secrets if s.topology == "any" and not values.get(s.key)]
 
 
 def _needed(spec: SecretSpec, stack: str) -> bool:
-    return spec.kind == "generated" or spec.required_in(stack)
+    # the ha-only secrets go to the containers; bootstrap has no use for them
+    return spec.topology == "any" and (spec.kind == "generated" or spec.required_in(stack))

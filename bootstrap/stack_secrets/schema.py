@@ -31,6 +31,7 @@ class SecretSpec(BaseModel):
     flows_to: Annotated[list[str], Field(min_length=1)]
     length: Annotated[int, Field(ge=16, le=128)] = 32
     optional_in: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]] = []
+    topology: Literal["any", "ha"] = "any"  # "ha": only stacks with topology ha have it
 
     @model_validator(mode="after")
     def _only_required_can_be_optional(self) -> SecretSpec:

@@ -66,7 +66,10 @@ class BootstrapHook(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("bo1:infra:BootstrapHook", name, None, opts)
-        secret_env = {spec.env: secrets[spec.key] for spec in catalogue.secrets}
+        # bootstrap reads the secrets every topology has; the ha-only ones are the containers'
+        secret_env = {
+            spec.env: secrets[spec.key] for spec in catalogue.secrets if spec.topology == "any"
+        }
         script = clean_command(
             [str(bo1_infra_executable()), "bootstrap", "--stack", settings.stack, "--wait", "120"],
             [*inputs.NAMES, *secret_env],

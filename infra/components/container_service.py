@@ -21,7 +21,7 @@ class ContainerService(pulumi.ComponentResource):
         self,
         name: str,
         spec: ContainerSpec,
-        network: docker.Network,
+        network: docker.Network | None,
         secrets: Mapping[str, pulumi.Output[str]],
         *,
         retain_data: bool,
@@ -73,6 +73,7 @@ class ContainerService(pulumi.ComponentResource):
             envs=[f"{k}={v}" for k, v in spec.env.items()],
             uploads=[_upload(f, secrets) for f in spec.files],
             ports=_ports(spec.port),
+            network_mode="host" if spec.host_network else None,
             # Durations as the provider reads them back (Go's Duration.String()), so a
             # second `up` sees no change: see infra/specs/readback.py.
             healthcheck=docker.ContainerHealthcheckArgs(
@@ -98,9 +99,11 @@ class ContainerService(pulumi.ComponentResource):
             user=spec.user,
             stop_signal=spec.stop_signal,
             ulimits=_open_files(spec.open_files),
-            networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])
-            ],
+            networks_advanced=(
+                [docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[spec.alias])]
+                if network is not None
+                else None
+            ),
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
             opts=pulumi.ResourceOptions(
                 parent=self,

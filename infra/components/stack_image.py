@@ -1,12 +1,11 @@
-"""The stack's own image, built on its Docker host (infra/specs/image.py says what is in it)."""
+"""An image the program builds on a Docker host (infra/specs/image.py says what is in each)."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_docker as docker
 
-from infra.settings import StackSettings
-from infra.specs.image import image_build
+from infra.specs.image import ImageBuild
 
 
 class StackImage(pulumi.ComponentResource):
@@ -14,10 +13,9 @@ class StackImage(pulumi.ComponentResource):
     tag: str
 
     def __init__(
-        self, name: str, settings: StackSettings, opts: pulumi.ResourceOptions | None = None
+        self, name: str, build: ImageBuild, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("bo1:infra:StackImage", name, None, opts)
-        build = image_build(settings)
         self.tag = build.tag
         self.image = docker.Image(
             f"{name}-build",

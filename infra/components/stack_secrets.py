@@ -25,11 +25,12 @@ class StackSecrets(pulumi.ComponentResource):
         name: str,
         catalogue: Catalogue,
         config: pulumi.Config,
+        topology: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("bo1:infra:StackSecrets", name, None, opts)
         self.values = {}
-        for spec in catalogue.secrets:
+        for spec in (s for s in catalogue.secrets if s.applies_to(topology)):
             given = config.get_secret(spec.key)
             if given is not None:
                 self.values[spec.key] = pulumi.Output.secret(given)

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bootstrap import paths
+from bootstrap.ha.config import PATRONI_VERSION
 from infra.settings import StackSettings
 
 IMAGE_DIR = paths.ROOT / "infra" / "images" / "postgres"
+HA_IMAGE_DIR = paths.ROOT / "infra" / "images" / "postgres-ha"
 
 
 @dataclass(frozen=True)
@@ -34,4 +36,17 @@ def image_build(settings: StackSettings) -> ImageBuild:
         context=str(IMAGE_DIR),
         dockerfile=str(dockerfile),
         args={"BASE_IMAGE": settings.postgres_image},
+    )
+
+
+def ha_image_build(settings: StackSettings) -> ImageBuild:
+    """An ha node's image: the stack's image plus Patroni and etcd (its own Dockerfile)."""
+    base = image_build(settings)
+    dockerfile = HA_IMAGE_DIR / "Dockerfile"
+    content = dockerfile.read_bytes() + base.tag.encode() + PATRONI_VERSION.encode()
+    return ImageBuild(
+        tag=f"bo1-postgres-ha:{hashlib.sha256(content).hexdigest()[:16]}",
+        context=str(HA_IMAGE_DIR),
+        dockerfile=str(dockerfile),
+        args={"BASE_IMAGE": base.tag, "PATRONI_VERSION": PATRONI_VERSION},
     )

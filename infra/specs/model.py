@@ -90,3 +90,6 @@ class ContainerSpec:
     user: str | None = None  # the OS user the entrypoint runs as; None: the image's
     stop_signal: str | None = None  # what `docker stop` sends first; None: the image's
     open_files: int | None = None  # the nofile limit, soft and hard; None: the engine's
+    # On the Docker host's own network (ha stacks): it listens on its node's address, which
+    # the other nodes reach, and announces that address; no port mapping, no stack network.
+    host_network: bool = False

@@ -168,6 +168,8 @@ CONTRACT = (
         f"C schema L314-320; F resourceDockerContainerCreate L75, {_READ} L977"),
     Row(CONTAINER, "ulimits", _same, "HostConfig.Ulimits verbatim (read only when set)",
         f"C schema L561-590; F resourceDockerContainerCreate L117-119, L282-283, {_READ} L887-889"),
+    Row(CONTAINER, "networkMode", _same, "HostConfig.NetworkMode verbatim; unset: bridge",
+        "C schema L901-907; F resourceDockerContainerCreate L392-398, Read L954"),
     Row(CONTAINER, "networksAdvanced", _same, "not read back (engine aliases never reach state)",
         f"{_READ} L788-796"),
     Row(VOLUME, "name", _same, "as given", "V resourceDockerVolumeRead L288-312"),

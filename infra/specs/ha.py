@@ -1,0 +1,216 @@
+"""The containers of an ``ha`` stack, node by node (pure): etcd, Patroni with Postgres, its
+PgBouncer, Redis and Sentinel.
+
+Every one runs on its Docker host's own network and listens on its node's address (and
+loopback): the addresses the other nodes and the clients use are the ones the
+processes bind and announce, exactly as in the failover tests, which run these same
+renderings (bootstrap/ha/) on the real binaries with one network namespace per node.
+Postgres and PgBouncer share the node's socket directory through a volume.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import replace
+
+from bootstrap.ha import config, sentinel
+from bootstrap.pooler import config as pooler_config
+from infra.settings import HaNodeSetting, StackSettings
+from infra.specs import pooler, postgres_server, redis_server
+from infra.specs.image import ha_image_build
+from infra.specs.model import ContainerSpec, File, Healthcheck, SecretFile
+
+PATRONI = "/opt/patroni/bin/patroni"  # infra/images/postgres-ha/Dockerfile
+PATRONI_CONF = "/etc/patroni/patroni.yml"
+PATRONI_HOME = "/var/lib/postgresql/patroni"  # the data volume; Postgres's data below it
+ETCD_DATA = "/var/lib/bo1-etcd"
+REPLICATION_CONF = "/usr/local/etc/redis/replication.conf"
+SENTINEL_TEMPLATE = "/usr/local/etc/redis/sentinel.conf"
+SENTINEL_DATA = "/data"
+
+
+def nodes(settings: StackSettings) -> tuple[config.Node, ...]:
+    return tuple(config.Node(n.name, n.address) for n in settings.ha_nodes)
+
+
+def _node(settings: StackSettings, me: HaNodeSetting) -> config.Node:
+    return config.Node(me.name, me.address)
+
+
+def redis_primary(settings: StackSettings) -> config.Node:
+    """Where Redis starts as primary: the first node marked redis (Sentinel moves it)."""
+    first = next(n for n in settings.ha_nodes if n.redis)
+    return config.Node(first.name, first.address)
+
+
+def _labels(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[str, str]:
+    return {"com.bo1.stack": settings.stack, "com.bo1.component": component,
+            "com.bo1.node": me.name}  # fmt: skip
+
+
+def _base(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[str, object]:
+    return {
+        "name": f"{settings.prefix}-{component}-{me.name}",
+        "alias": component,
+        "env": {},
+        "port": None,
+        "labels": _labels(settings, component, me),
+        "host_network": True,
+    }
+
+
+def etcd(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    args = config.etcd_args(_node(settings, me), nodes(settings), ETCD_DATA, settings.prefix)
+    health = ("CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
+              "endpoint", "health")  # fmt: skip
+    return ContainerSpec(
+        **_base(settings, "etcd", me),  # type: ignore[arg-type]
+        image=ha_image_build(settings).tag,
+        command=tuple(args),
+        files=(),
+        healthcheck=Healthcheck(test=health),
+        volume_name=f"{settings.prefix}-etcd-{me.name}",
+        data_path=ETCD_DATA,
+        memory_mb=256,
+        stop_grace_s=30,
+        user="nobody",
+    )
+
+
+def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str, str]) -> str:
+    pg = config.PostgresNode(
+        data_dir=f"{PATRONI_HOME}/data",
+        bin_dir="/usr/lib/postgresql/15/bin",
+        port=settings.postgres_port,
+        socket_dir=postgres_server.SOCKET_DIR,
+        parameters=postgres_server.server_settings(settings),
+    )
+    passwords = {
+        "superuser": values["postgresSuperuserPassword"],
+        "replication": values["postgresReplicationPassword"],
+    }
+    return config.patroni_config(
+        settings.prefix, _node(settings, me), nodes(settings), pg, passwords,
+        synchronous=settings.ha_synchronous,
+    )  # fmt: skip
+
+
+def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    secrets = ("postgresSuperuserPassword", "postgresReplicationPassword")
+    render = functools.partial(_patroni_yml, settings, me)
+    return ContainerSpec(
+        **_base(settings, "postgres", me),  # type: ignore[arg-type]
+        image=ha_image_build(settings).tag,
+        command=(PATRONI, PATRONI_CONF),
+        files=(SecretFile(PATRONI_CONF, secrets, render),),
+        # Either role answers: a replica is healthy too.
+        healthcheck=postgres_server.healthcheck(
+            settings.postgres_database, port=settings.postgres_port
+        ),
+        volume_name=f"{settings.prefix}-pgdata-{me.name}",
+        data_path=PATRONI_HOME,
+        memory_mb=settings.postgres_memory_mb,
+        # Patroni stops Postgres itself on SIGTERM (fast shutdown), then exits.
+        stop_grace_s=120,
+        shm_size_mb=max(64, settings.postgres_memory_mb // 4),
+        mounts=(postgres_server.socket_mount(settings),),
+        user="postgres",
+    )
+
+
+def pooler_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    """The node's PgBouncer, in front of the node's own Postgres (socket): a client URL
+    with every node's pooler and target_session_attrs=read-write lands on the leader's."""
+    spec = pooler.container(settings)
+    layout = replace(
+        pooler.layout(settings), listen_addr=f"{me.address},127.0.0.1",
+        listen_port=settings.pooler_port, server_port=settings.postgres_port,
+    )  # fmt: skip
+    return replace(
+        spec,
+        **_base(settings, "pooler", me),  # type: ignore[arg-type]
+        files=(
+            File(layout.ini, pooler_config.render_ini(settings.pool(), layout)),
+            File(layout.hba_file, pooler_config.render_hba(layout.database)),
+            pooler.auth_file(layout),
+        ),
+        healthcheck=pooler.healthcheck(settings.pooler_port),
+    )
+
+
+HA_REDIS_SECRETS = ("redisReplicaPassword", "redisSentinelPassword")
+
+
+def redis(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    spec = redis_server.container(settings)
+    primary = redis_primary(settings)
+    node = _node(settings, me)
+    conf = redis_server.render_conf(
+        settings, include=REPLICATION_CONF, port=settings.redis_port,
+        bind=f"{me.address} 127.0.0.1",
+    )  # fmt: skip
+    acl = functools.partial(redis_server.render_acl, families=settings.key_families(), ha=True)
+    replication = functools.partial(
+        sentinel.replication_conf, node, primary, port=settings.redis_port
+    )
+    return replace(
+        spec,
+        **_base(settings, "redis", me),  # type: ignore[arg-type]
+        files=(
+            File(redis_server.CONF_PATH, conf),
+            SecretFile(redis_server.ACL_PATH, (*redis_server.ACL_SECRETS, *HA_REDIS_SECRETS), acl),
+            # its own file: it holds masterauth, the replica's password in the clear
+            SecretFile(REPLICATION_CONF, ("redisReplicaPassword",), replication),
+            *spec.files[2:],  # the healthcheck's password file
+        ),
+        healthcheck=redis_server.healthcheck(port=settings.redis_port),
+        volume_name=f"{settings.prefix}-redisdata-{me.name}",
+    )
+
+
+def sentinel_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    secrets = ("redisSentinelPassword", "redisAppPassword", "redisOpsPassword",
+               "redisHealthPassword")  # fmt: skip
+
+    def render(values: Mapping[str, str]) -> str:
+        return sentinel.sentinel_conf(
+            settings.prefix, _node(settings, me), redis_primary(settings), values,
+            redis_port=settings.redis_port, data_dir=SENTINEL_DATA,
+        )  # fmt: skip
+
+    # Sentinel rewrites its file as it learns: it runs a copy in its volume, re-seeded from
+    # the rendered one at each start (what it learned comes back from its peers).
+    start = (
+        f"cp {SENTINEL_TEMPLATE} {SENTINEL_DATA}/sentinel.conf && exec redis-server"
+        f" {SENTINEL_DATA}/sentinel.conf --sentinel"
+    )
+    return ContainerSpec(
+        **_base(settings, "sentinel", me),  # type: ignore[arg-type]
+        image=settings.redis_image_ref,
+        command=("sh", "-c", start),
+        files=(
+            SecretFile(SENTINEL_TEMPLATE, secrets, render),
+            SecretFile(
+                redis_server.HEALTH_PASSWORD_FILE,
+                ("redisHealthPassword",),
+                redis_server.health_password,
+            ),
+        ),
+        healthcheck=redis_server.healthcheck(port=sentinel.SENTINEL_PORT),
+        volume_name=f"{settings.prefix}-sentinel-{me.name}",
+        data_path=SENTINEL_DATA,
+        memory_mb=64,
+        stop_grace_s=30,
+    )
+
+
+def node_containers(settings: StackSettings, me: HaNodeSetting) -> list[ContainerSpec]:
+    """What runs on one node, in start order."""
+    specs = [etcd(settings, me)]
+    if me.postgres:
+        specs += [patroni(settings, me), pooler_for(settings, me)]
+    if me.redis:
+        specs.append(redis(settings, me))
+    specs.append(sentinel_for(settings, me))
+    return specs

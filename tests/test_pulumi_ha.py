@@ -1,0 +1,168 @@
+"""The ha topology in the real Pulumi program, under mocks (the example stack prod-ha):
+every resource on its node's own Docker provider, what runs where, the rendered files
+the failover tests prove, and no secret in a plain input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from bootstrap.ha import sentinel
+from infra.settings import from_config
+from tests.support.pulumi_harness import (
+    ProgramFailed,
+    ProgramRun,
+    generated_password,
+    plain_strings,
+    resolve,
+    run_program,
+    stack_config,
+    unwrap,
+)
+
+STACK = "prod-ha"
+CONTAINER = "docker:index/container:Container"
+
+
+@pytest.fixture(scope="module")
+def run() -> ProgramRun:
+    return run_program(STACK, stack_config(STACK))
+
+
+def _containers(run: ProgramRun) -> list[Any]:
+    return run.of_type(CONTAINER)
+
+
+def _by_name(run: ProgramRun, name: str) -> Any:
+    (match,) = [c for c in _containers(run) if unwrap(c.inputs)["name"] == name]
+    return match
+
+
+def _upload(box: Any, path: str) -> str:
+    (content,) = [u["content"] for u in unwrap(box.inputs["uploads"]) if u["file"] == path]
+    return str(content)
+
+
+def test_each_node_runs_what_its_roles_say(run: ProgramRun) -> None:
+    names = sorted(unwrap(c.inputs)["name"] for c in _containers(run))
+    expected = sorted(
+        [f"bo1-{STACK}-{c}-{node}" for node in ("db-a", "db-b")
+         for c in ("etcd", "postgres", "pooler", "redis", "sentinel")]
+        + [f"bo1-{STACK}-{c}-witness" for c in ("etcd", "sentinel")]
+    )  # fmt: skip
+    assert names == expected
+
+
+def test_every_docker_resource_is_created_on_its_own_nodes_provider(run: ProgramRun) -> None:
+    providers = {r.name: r.urn for r in run.of_type("pulumi:providers:docker")}
+    assert sorted(providers) == [f"bo1-{STACK}-{n}-docker" for n in ("db-a", "db-b", "witness")]
+    docker_resources = [
+        r for r in run.registrations if r.custom and r.type.startswith("docker:index")
+    ]
+    assert docker_resources
+    for resource in docker_resources:
+        node = next(n for n in ("db-a", "db-b", "witness") if f"-{n}-" in f"{resource.name}-")
+        assert resource.provider.startswith(providers[f"bo1-{STACK}-{node}-docker"] + "::"), (
+            resource.name, resource.provider
+        )  # fmt: skip
+
+
+def test_every_container_listens_on_its_host_network(run: ProgramRun) -> None:
+    for box in _containers(run):
+        inputs = unwrap(box.inputs)
+        assert inputs["networkMode"] == "host", inputs["name"]
+        assert not inputs.get("ports") and not inputs.get("networksAdvanced"), inputs["name"]
+
+
+def test_the_rendered_files_name_every_node_and_synchronous_mode(run: ProgramRun) -> None:
+    settings = from_config(STACK, stack_config(STACK))
+    patroni = json.loads(
+        _upload(_by_name(run, f"bo1-{STACK}-postgres-db-b"), "/etc/patroni/patroni.yml")
+    )
+    assert patroni["etcd3"]["hosts"] == "10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379"
+    assert patroni["postgresql"]["connect_address"] == f"10.0.0.12:{settings.postgres_port}"
+    assert patroni["bootstrap"]["dcs"]["synchronous_mode"] is True
+    etcd = unwrap(_by_name(run, f"bo1-{STACK}-etcd-witness").inputs)["command"]
+    assert (
+        "--initial-cluster=db-a=http://10.0.0.11:2380,db-b=http://10.0.0.12:2380,"
+        "witness=http://10.0.0.13:2380" in etcd
+    )
+    replica = _upload(
+        _by_name(run, f"bo1-{STACK}-redis-db-b"), "/usr/local/etc/redis/replication.conf"
+    )
+    assert f"replicaof 10.0.0.11 {settings.redis_port}" in replica.splitlines()
+    primary = _upload(
+        _by_name(run, f"bo1-{STACK}-redis-db-a"), "/usr/local/etc/redis/replication.conf"
+    )
+    assert "replicaof" not in primary
+    sentinel_conf = _upload(
+        _by_name(run, f"bo1-{STACK}-sentinel-witness"), "/usr/local/etc/redis/sentinel.conf"
+    )
+    assert f"sentinel monitor bo1 10.0.0.11 {settings.redis_port} 2" in sentinel_conf.splitlines()
+    pooler_ini = _upload(_by_name(run, f"bo1-{STACK}-pooler-db-a"), "/etc/pgbouncer/pgbouncer.ini")
+    assert "listen_addr = 10.0.0.11,127.0.0.1" in pooler_ini.splitlines()
+    assert f"listen_port = {settings.pooler_port}" in pooler_ini.splitlines()
+
+
+def test_no_secret_is_in_a_plain_input(run: ProgramRun) -> None:
+    keys = [r.name.removeprefix(f"bo1-{STACK}-secrets-")
+            for r in run.of_type("random:index/randomPassword:RandomPassword")]  # fmt: skip
+    assert {"postgresReplicationPassword", "redisReplicaPassword", "redisSentinelPassword"} <= set(
+        keys
+    )
+    values = [generated_password(f"bo1-{STACK}-secrets-{key}") for key in keys]
+    for resource in run.registrations:
+        for value in values:
+            assert not any(value in text for text in plain_strings(resource.inputs)), resource.name
+    for box in _containers(run):
+        if any(u["file"].endswith((".yml", ".acl", "sentinel.conf", "replication.conf"))
+               for u in unwrap(box.inputs["uploads"])):  # fmt: skip
+            assert rpc.is_rpc_secret(box.inputs["uploads"]), box.name
+
+
+def test_clients_get_a_multi_host_url_and_the_sentinels(run: ProgramRun) -> None:
+    settings = from_config(STACK, stack_config(STACK))
+    url, secret = resolve(run.outputs["databaseUrl"])
+    assert secret
+    hosts = f"10.0.0.11:{settings.pooler_port},10.0.0.12:{settings.pooler_port}"
+    assert f"@{hosts}/bo1?target_session_attrs=read-write" in url
+    assert run.outputs["redisSentinels"] == [
+        f"10.0.0.1{i}:{sentinel.SENTINEL_PORT}" for i in (1, 2, 3)
+    ]
+    assert run.outputs["redisSentinelMaster"] == "bo1"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda nodes: nodes[:2], "odd number of haNodes, at least 3"),
+        (lambda nodes: [*nodes, {**nodes[0], "name": "db-d"}], "odd number"),
+        (lambda nodes: [nodes[0], {**nodes[1], "address": nodes[0]["address"]}, nodes[2]],
+         "address 10.0.0.11 is used twice"),
+        (lambda nodes: [nodes[0], {**nodes[1], "postgres": False}, nodes[2]],
+         "at least 2 nodes need postgres: true"),
+    ],
+)  # fmt: skip
+def test_a_bad_node_list_stops_the_run_before_any_resource(change: Any, says: str) -> None:
+    config = stack_config(STACK)
+    nodes = json.loads(config["bo1-infra:haNodes"])
+    config["bo1-infra:haNodes"] = json.dumps(change(nodes))
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(STACK, config)
+    assert says in str(failed.value)
+    assert failed.value.registrations == []
+
+
+def test_a_docker_host_setting_on_an_ha_stack_is_refused() -> None:
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(STACK, {**stack_config(STACK), "docker:host": "ssh://x@y"})
+    assert "names each node's Docker host in haNodes" in str(failed.value)
+
+
+def test_single_stacks_get_no_ha_secret(run: ProgramRun) -> None:
+    single = run_program("prod", stack_config("prod"))
+    keys = {r.name for r in single.of_type("random:index/randomPassword:RandomPassword")}
+    assert not any("Replication" in k or "Sentinel" in k or "Replica" in k for k in keys)
