@@ -45,7 +45,8 @@ def redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--redis-url",
         default="",
-        help="Redis URL as bo1_ops (default: $REDIS_URL); the password is never printed",
+        help="Redis URL as bo1_ops (default: $REDIS_URL), or on an ha stack the Sentinels'"
+        " redis+sentinel://bo1_ops:PASSWORD@HOST:26379,.../bo1; the password is never printed",
     )
 
 

@@ -212,3 +212,19 @@ def test_the_readme_lists_exactly_the_verbs_there_are() -> None:
                 words.append(word)
             listed.add(tuple(words))
     assert listed == {v.words for v in VERBS}
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+sentinel://bo1_ops:s3cr3t-pw@127.0.0.1:1,127.0.0.1:2/bo1", "none answered"),
+        ("redis+sentinel://bo1_ops:s3cr3t-pw@127.0.0.1:1", "names no master"),
+        ("redis+sentinel://bo1_ops:s3cr3t-pw@127.0.0.1:x/bo1", "HOST:PORT[,HOST:PORT...]/MASTER"),
+    ],
+)
+def test_a_bad_or_unreachable_sentinel_url_is_one_line_without_the_password(
+    url: str, says: str
+) -> None:
+    result = run_cli("redis-cleanup", "--redis-url", url)
+    message = assert_one_line_error(result, says)
+    assert "s3cr3t-pw" not in message
