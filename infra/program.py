@@ -9,7 +9,7 @@ import pulumi
 import pulumi_docker as docker
 
 from bootstrap.appenv import model as app_env
-from bootstrap.appenv.urls import connection_url, multi_host_url
+from bootstrap.appenv.urls import LEADER_QUERY, connection_url, multi_host_url
 from bootstrap.errors import Bo1Error
 from bootstrap.ha import sentinel
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
@@ -162,22 +162,27 @@ def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
     )  # fmt: skip
     pulumi.export("postgresHosts", [f"{a}:{settings.postgres_port}" for a in pg_nodes])
     pulumi.export("poolerHosts", [f"{a}:{settings.pooler_port}" for a in pg_nodes])
-    query = "target_session_attrs=read-write&connect_timeout=5&tcp_user_timeout=5000"
 
     def url(password: pulumi.Output[str], port: int) -> pulumi.Output[str]:
         hosts = [(a, port) for a in pg_nodes]
         built = password.apply(
-            lambda p: multi_host_url(APP_ROLE, p, hosts, settings.postgres_database, query)
+            lambda p: multi_host_url(APP_ROLE, p, hosts, settings.postgres_database, LEADER_QUERY)
         )
         return pulumi.Output.secret(built)
 
     app_password = secrets.values["postgresAppPassword"]
     pulumi.export("databaseUrl", url(app_password, settings.pooler_port))
     pulumi.export("databaseDirectUrl", url(app_password, settings.postgres_port))
-    pulumi.export(
-        "redisSentinels", [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes]
-    )
+    sentinels = [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes]
+    pulumi.export("redisSentinels", sentinels)
     pulumi.export("redisSentinelMaster", sentinel.MASTER_NAME)
+    at = app_env.Endpoints(
+        postgres_host="", postgres_port=settings.postgres_port,
+        database=settings.postgres_database, pooler_port=settings.pooler_port,
+        redis_host="", redis_port=settings.redis_port, postgres_hosts=tuple(pg_nodes),
+        sentinels=tuple(sentinels), sentinel_master=sentinel.MASTER_NAME,
+    )  # fmt: skip
+    pulumi.export("appEnv", app_environment(settings, secrets.values, at))
 
 
 @dataclass(frozen=True)
@@ -230,11 +235,13 @@ def backup_sidecar(
 
 
 def app_environment(
-    settings: StackSettings, secrets: dict[str, pulumi.Output[str]]
+    settings: StackSettings,
+    secrets: dict[str, pulumi.Output[str]],
+    at: app_env.Endpoints | None = None,
 ) -> pulumi.Output[dict[str, str]]:
     """What bootstrap writes to secrets/.env.<stack>, as one secret output."""
     host = settings.client_host
-    at = app_env.Endpoints(
+    at = at or app_env.Endpoints(
         postgres_host=host,
         postgres_port=settings.postgres_port,
         database=settings.postgres_database,

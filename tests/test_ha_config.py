@@ -80,6 +80,7 @@ def test_sentinel_conf_monitors_the_primary_with_the_stack_timing() -> None:
     assert "sentinel monitor bo1 10.0.0.10 6379 2" in conf
     assert "sentinel down-after-milliseconds bo1 2000" in conf
     assert "sentinel announce-ip 10.0.0.12" in conf
+    assert "bind 10.0.0.12 127.0.0.1" in conf
     # the clients' users are hashed; only the Sentinels' own login must be plaintext
     assert VALUES["redisAppPassword"] not in "\n".join(conf)
     assert VALUES["redisOpsPassword"] not in "\n".join(conf)

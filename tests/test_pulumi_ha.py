@@ -166,3 +166,19 @@ def test_single_stacks_get_no_ha_secret(run: ProgramRun) -> None:
     single = run_program("prod", stack_config("prod"))
     keys = {r.name for r in single.of_type("random:index/randomPassword:RandomPassword")}
     assert not any("Replication" in k or "Sentinel" in k or "Replica" in k for k in keys)
+
+
+def test_the_app_env_names_every_pooler_and_the_sentinels(run: ProgramRun) -> None:
+    settings = from_config(STACK, stack_config(STACK))
+    env, secret = resolve(run.outputs["appEnv"])
+    assert secret
+    pooled = f"10.0.0.11:{settings.pooler_port},10.0.0.12:{settings.pooler_port}"
+    direct = f"10.0.0.11:{settings.postgres_port},10.0.0.12:{settings.postgres_port}"
+    assert f"@{pooled}/bo1?target_session_attrs=read-write" in env["DATABASE_URL"]
+    assert f"@{direct}/bo1?target_session_attrs=read-write" in env["DATABASE_DIRECT_URL"]
+    assert f"@{direct}/bo1?" in env["DATABASE_SERVICE_URL"]
+    assert env["REDIS_SENTINELS"] == ",".join(f"10.0.0.1{i}:26379" for i in (1, 2, 3))
+    assert env["REDIS_SENTINEL_MASTER"] == "bo1"
+    # no fixed Redis address: the master moves
+    assert env["REDIS_HOST"] == env["REDIS_PORT"] == env["REDIS_URL"] == ""
+    assert env["REDIS_PASSWORD"] == generated_password(f"bo1-{STACK}-secrets-redisAppPassword")

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bootstrap.appenv.urls import connection_url
+from bootstrap.appenv.urls import LEADER_QUERY, connection_url, multi_host_url
 from bootstrap.errors import UsageError
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE
 
@@ -61,15 +61,27 @@ VARIABLES = (
            " straight to Postgres",
            computed="postgresServicePassword + the stack's Postgres address",
            note="not read by the app yet; give it only to trusted background jobs"),
-    EnvVar("REDIS_HOST", "Redis", "Redis host", computed="the stack's Redis address"),
-    EnvVar("REDIS_PORT", "Redis", "Redis port", computed="the stack's Redis port"),
+    EnvVar("REDIS_HOST", "Redis", "Redis host (empty on an ha stack: the master moves; use"
+           " REDIS_SENTINELS)", computed="the stack's Redis address"),
+    EnvVar("REDIS_PORT", "Redis", "Redis port (empty on an ha stack)",
+           computed="the stack's Redis port"),
     EnvVar("REDIS_DB", "Redis", "Redis database number", computed="always 0"),
     EnvVar("REDIS_PASSWORD", "Redis", "password of the app's Redis user (`default`)",
            computed="redisAppPassword",
            note="read by app releases after the report; the report-era RedisManager sends no"
                 " password, so it cannot use any secured Redis"),
     EnvVar("REDIS_URL", "Redis", "Redis URL with the password only (`redis://:password@...`),"
-           " as the app's LangGraph RedisSaver takes it", computed="redisAppPassword + address"),
+           " as the app's LangGraph RedisSaver takes it (empty on an ha stack)",
+           computed="redisAppPassword + address"),
+    EnvVar("REDIS_SENTINELS", "Redis",
+           "an ha stack's Sentinels, `host:port,host:port,...`: ask them for the master"
+           " (redis-py: `Sentinel([...], sentinel_kwargs={'password': REDIS_PASSWORD},"
+           " password=REDIS_PASSWORD).master_for(REDIS_SENTINEL_MASTER)`); empty on a"
+           " single-host stack", computed="the ha stack's node addresses",
+           note="not read by the app yet; an ha stack needs it (docs/HIGH_AVAILABILITY.md)"),
+    EnvVar("REDIS_SENTINEL_MASTER", "Redis", "the name the Sentinels know the master by"
+           " (`bo1`); empty on a single-host stack", computed="always bo1 on an ha stack",
+           note="not read by the app yet; an ha stack needs it"),
     EnvVar("DEBUG", "Application", "debug-level logging for bo1 modules", default="false",
            allowed=BOOLEAN),
     EnvVar("LOG_LEVEL", "Application", "overall log level", default="INFO",
@@ -96,6 +108,11 @@ class Endpoints:
     pooler_port: int  # PgBouncer, on the Postgres host
     redis_host: str
     redis_port: int
+    # An ha stack: every Postgres node (each with its PgBouncer; the URLs become libpq
+    # multi-host URLs that keep the leader), and the Sentinels in place of a Redis host.
+    postgres_hosts: tuple[str, ...] = ()
+    sentinels: tuple[str, ...] = ()  # host:port
+    sentinel_master: str = ""
 
 
 def check_overrides(overrides: Mapping[str, str]) -> None:
@@ -129,27 +146,30 @@ def render(
     overrides = dict(overrides or {})
     check_overrides(overrides)
     redis_password = secrets["redisAppPassword"]
+
+    def pg_url(role: str, password: str, port: int) -> str:
+        if at.postgres_hosts:
+            hosts = [(host, port) for host in at.postgres_hosts]
+            return multi_host_url(role, password, hosts, at.database, LEADER_QUERY)
+        return connection_url("postgresql", role, password, at.postgres_host, port, at.database)
+
+    ha = bool(at.sentinels)
     computed = {
-        "DATABASE_URL": connection_url(
-            "postgresql", APP_ROLE, secrets["postgresAppPassword"],
-            at.postgres_host, at.pooler_port, at.database,
+        "DATABASE_URL": pg_url(APP_ROLE, secrets["postgresAppPassword"], at.pooler_port),
+        "DATABASE_DIRECT_URL": pg_url(APP_ROLE, secrets["postgresAppPassword"], at.postgres_port),
+        "DATABASE_SERVICE_URL": pg_url(
+            SERVICE_ROLE, secrets["postgresServicePassword"], at.postgres_port
         ),
-        "DATABASE_DIRECT_URL": connection_url(
-            "postgresql", APP_ROLE, secrets["postgresAppPassword"],
-            at.postgres_host, at.postgres_port, at.database,
-        ),
-        "DATABASE_SERVICE_URL": connection_url(
-            "postgresql", SERVICE_ROLE, secrets["postgresServicePassword"],
-            at.postgres_host, at.postgres_port, at.database,
-        ),
-        "REDIS_HOST": at.redis_host,
-        "REDIS_PORT": str(at.redis_port),
+        "REDIS_HOST": "" if ha else at.redis_host,
+        "REDIS_PORT": "" if ha else str(at.redis_port),
         "REDIS_DB": REDIS_DB,
         "REDIS_PASSWORD": redis_password,
         # No user name: the app authenticates as Redis's `default` user, password only.
-        "REDIS_URL": connection_url(
+        "REDIS_URL": "" if ha else connection_url(
             "redis", "", redis_password, at.redis_host, at.redis_port, REDIS_DB
         ),
+        "REDIS_SENTINELS": ",".join(at.sentinels),
+        "REDIS_SENTINEL_MASTER": at.sentinel_master,
     }  # fmt: skip
     values = {}
     for var in VARIABLES:

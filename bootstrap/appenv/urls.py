@@ -10,6 +10,11 @@ def connection_url(scheme: str, user: str, password: str, host: str, port: int, 
     return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{path}"
 
 
+# What an ha stack's multi-host URLs carry: libpq keeps the host that accepts writes, and
+# a leader that stops answering fails the connection in seconds, not TCP's minutes.
+LEADER_QUERY = "target_session_attrs=read-write&connect_timeout=5&tcp_user_timeout=5000"
+
+
 def multi_host_url(
     user: str, password: str, hosts: list[tuple[str, int]], database: str, query: str
 ) -> str:

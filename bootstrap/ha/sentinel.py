@@ -99,7 +99,7 @@ def sentinel_conf(
         [
             f"# bo1-infra sentinel.conf for {scope} on {me.name} (generated; do not edit)",
             f"port {SENTINEL_PORT}",
-            "bind * -::*",
+            f"bind {me.address} 127.0.0.1",  # its node's address (host network) and loopback
             "protected-mode yes",
             f"dir {data_dir}",
             f"sentinel myid {myid(scope, me)}",

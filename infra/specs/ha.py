@@ -202,6 +202,9 @@ def sentinel_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         data_path=SENTINEL_DATA,
         memory_mb=64,
         stop_grace_s=30,
+        # `sh` as the command: the image's entrypoint would keep root (it drops to redis
+        # only for redis-server); /data is redis's in the image.
+        user="redis",
     )
 
 
