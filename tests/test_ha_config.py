@@ -30,13 +30,14 @@ def test_setup_installs_the_patroni_release_the_code_names() -> None:
 
 def test_patroni_config_names_every_etcd_member_and_this_nodes_addresses() -> None:
     pg = config.PostgresNode(data_dir="/d", bin_dir="/b")
-    passwords = {"superuser": "s", "replication": "r"}
+    passwords = {"superuser": "s", "replication": "r", "rest": "p"}
     rendered = json.loads(
         config.patroni_config("bo1-prod", NODES[1], NODES, pg, passwords, synchronous=True)
     )
     assert rendered["etcd3"]["hosts"] == "10.0.0.10:2379,10.0.0.11:2379,10.0.0.12:2379"
     assert rendered["postgresql"]["connect_address"] == "10.0.0.11:5432"
     assert rendered["restapi"]["connect_address"] == "10.0.0.11:8008"
+    assert rendered["restapi"]["authentication"] == {"username": "patroni", "password": "p"}
     assert rendered["bootstrap"]["dcs"]["synchronous_mode"] is True
     assert rendered["bootstrap"]["dcs"]["ttl"] == 20  # Patroni's floor
     assert rendered["bootstrap"]["dcs"]["primary_start_timeout"] == 0  # sync: fail over at once

@@ -8,7 +8,10 @@ multi-host URL with ``target_session_attrs=read-write``, as the application woul
 
 from __future__ import annotations
 
+import base64
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -131,3 +134,29 @@ def test_a_partitioned_leader_stops_taking_writes_and_rejoins_as_a_replica(
         " writes resumed"
         f" on {new.name} after {resumed:.1f} s; {len(writer.acked)} acked, 0 lost"
     )
+
+
+def _post(url: str, auth: tuple[str, str] | None) -> int:
+    request = urllib.request.Request(url, method="POST", data=b"{}")
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_the_rest_api_changes_nothing_without_its_password(scratch_root: Path) -> None:
+    with ha_cluster(scratch_root / "ha-rest", synchronous=True) as cluster:
+        leader = cluster.leader()
+        base = f"http://{leader.address}:{config.PATRONI_PORT}"
+        anonymous = _post(f"{base}/reload", None)
+        wrong = _post(f"{base}/reload", (config.REST_USER, "wrong"))
+        right = _post(f"{base}/reload", (config.REST_USER, cluster.rest_password))
+        switchover = _post(f"{base}/switchover", None)
+        still = cluster.leader()
+    assert (anonymous, wrong, switchover) == (401, 401, 401)
+    assert right in (200, 202)
+    assert still == leader  # role reads stay open (cluster.leader uses GET /patroni)

@@ -22,6 +22,7 @@ ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 PATRONI_PORT = 8008
 REPLICATION_USER = "replicator"
+REST_USER = "patroni"
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ def patroni_config(
     synchronous: bool,
     timing: Timing = Timing(),
 ) -> str:
-    """patroni.yml for ``me`` (JSON, which is YAML): ``passwords`` maps superuser and
-    replication to their secrets."""
+    """patroni.yml for ``me`` (JSON, which is YAML): ``passwords`` maps superuser,
+    replication and rest (the REST API's) to their secrets."""
     hosts = ",".join(f"{n.address}:{ETCD_CLIENT_PORT}" for n in nodes)
     hba = [
         "local all postgres peer",
@@ -92,7 +93,11 @@ def patroni_config(
         "restapi": {
             "listen": f"{me.address}:{PATRONI_PORT}",
             "connect_address": f"{me.address}:{PATRONI_PORT}",
+            # Basic auth on what changes the cluster (POST/PUT/PATCH/DELETE: switchover,
+            # restart, reinitialize, config); the health and role reads stay open.
+            "authentication": {"username": REST_USER, "password": passwords["rest"]},
         },
+        "ctl": {"authentication": {"username": REST_USER, "password": passwords["rest"]}},
         "etcd3": {"hosts": hosts},
         "bootstrap": {
             "dcs": {

@@ -89,6 +89,7 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
     passwords = {
         "superuser": values["postgresSuperuserPassword"],
         "replication": values["postgresReplicationPassword"],
+        "rest": values["patroniRestPassword"],
     }
     return config.patroni_config(
         settings.prefix, _node(settings, me), nodes(settings), pg, passwords,
@@ -97,7 +98,7 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
 
 
 def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
-    secrets = ("postgresSuperuserPassword", "postgresReplicationPassword")
+    secrets = ("postgresSuperuserPassword", "postgresReplicationPassword", "patroniRestPassword")
     render = functools.partial(_patroni_yml, settings, me)
     return ContainerSpec(
         **_base(settings, "postgres", me),  # type: ignore[arg-type]

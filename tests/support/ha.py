@@ -53,6 +53,7 @@ class Cluster:
     workdir: Path
     password: str
     procs: dict[str, subprocess.Popen[bytes]]
+    rest_password: str = ""
 
     def url(self) -> str:
         hosts = ",".join(n.address for n in self.nodes)
@@ -149,7 +150,11 @@ def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
     workdir.mkdir(parents=True)
     workdir.chmod(0o755)
     password = secrets.token_urlsafe(18)
-    passwords = {"superuser": password, "replication": secrets.token_urlsafe(18)}
+    passwords = {
+        "superuser": password,
+        "replication": secrets.token_urlsafe(18),
+        "rest": secrets.token_urlsafe(18),
+    }
     with netns.lan(3) as lan, ExitStack() as stack:
         nodes = tuple(config.Node(f"node{i}", h.ip) for i, h in enumerate(lan.hosts))
         procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -179,7 +184,7 @@ def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
             procs[node.name] = subprocess.Popen(
                 _as_postgres(host, PATRONI, str(yml)), stdout=log, stderr=log, cwd=home
             )
-        cluster = Cluster(lan, nodes, workdir, password, procs)
+        cluster = Cluster(lan, nodes, workdir, password, procs, passwords["rest"])
         stack.callback(_stop_all, cluster)
         cluster.leader(timeout=120)
         yield cluster
