@@ -171,7 +171,9 @@ def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
         return pulumi.Output.secret(built)
 
     app_password = secrets.values["postgresAppPassword"]
-    pulumi.export("databaseUrl", url(app_password, settings.pooler_port))
+    # Straight to the nodes, as the app env: the poolers do not follow a failover yet
+    # (docs/HIGH_AVAILABILITY.md, "Known gap"); poolerHosts names them.
+    pulumi.export("databaseUrl", url(app_password, settings.postgres_port))
     pulumi.export("databaseDirectUrl", url(app_password, settings.postgres_port))
     sentinels = [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes]
     pulumi.export("redisSentinels", sentinels)

@@ -49,7 +49,9 @@ VARIABLES = (
     EnvVar("DATABASE_URL", "Postgres",
            "PostgreSQL URL as bo1_app, bound by row-level security, through the stack's PgBouncer"
            " (transaction pooling: set the tenant per transaction, no session state, no"
-           " server-side prepared statements; docs/POOLING.md)",
+           " server-side prepared statements; docs/POOLING.md); on an ha stack, straight to"
+           " the nodes as a multi-host URL that keeps the leader, until the poolers follow a"
+           " failover (docs/HIGH_AVAILABILITY.md)",
            computed="postgresAppPassword + the stack's pooler address"),
     EnvVar("DATABASE_DIRECT_URL", "Postgres",
            "PostgreSQL URL as bo1_app straight to Postgres, for what needs a session of its own"
@@ -155,7 +157,12 @@ def render(
 
     ha = bool(at.sentinels)
     computed = {
-        "DATABASE_URL": pg_url(APP_ROLE, secrets["postgresAppPassword"], at.pooler_port),
+        # On an ha stack the poolers do not follow a failover yet (docs/HIGH_AVAILABILITY.md,
+        # "Known gap"): the app's URL goes straight to the nodes, which does.
+        "DATABASE_URL": pg_url(
+            APP_ROLE, secrets["postgresAppPassword"],
+            at.postgres_port if at.postgres_hosts else at.pooler_port,
+        ),
         "DATABASE_DIRECT_URL": pg_url(APP_ROLE, secrets["postgresAppPassword"], at.postgres_port),
         "DATABASE_SERVICE_URL": pg_url(
             SERVICE_ROLE, secrets["postgresServicePassword"], at.postgres_port
