@@ -9,7 +9,7 @@ import pulumi
 import pulumi_docker as docker
 
 from bootstrap.appenv import model as app_env
-from bootstrap.appenv.urls import LEADER_QUERY, connection_url, multi_host_url
+from bootstrap.appenv.urls import connection_url
 from bootstrap.errors import Bo1Error
 from bootstrap.ha import sentinel
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
@@ -23,7 +23,7 @@ from infra.components.ha_node import HaNode
 from infra.components.stack_image import StackImage
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_stack_config
-from infra.specs import backup, ha, pooler, postgres_server, redis_server
+from infra.specs import backup, pooler, postgres_server, redis_server
 from infra.specs.image import image_build
 from infra.specs.model import ContainerSpec
 
@@ -152,29 +152,18 @@ def check_docker_settings(settings: StackSettings) -> None:
 def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
     """An ha stack: every node on its own Docker host (docs/HIGH_AVAILABILITY.md). Clients
     find the Postgres leader with a multi-host URL and the Redis master through Sentinel."""
-    for node in settings.ha_nodes:
+    nodes = [
         HaNode(f"{settings.prefix}-{node.name}", settings, node, secrets.values)
+        for node in settings.ha_nodes
+    ]
     pg_nodes = [n.address for n in settings.ha_nodes if n.postgres]
     pulumi.export("haNodes", {n.name: n.address for n in settings.ha_nodes})
     pulumi.export(
-        "haContainers", {node.name: [c.name for c in ha.node_containers(settings, node)]
-                         for node in settings.ha_nodes}
+        "haContainers", {setting.name: [s.container_name for s in node.services.values()]
+                         for setting, node in zip(settings.ha_nodes, nodes, strict=True)}
     )  # fmt: skip
     pulumi.export("postgresHosts", [f"{a}:{settings.postgres_port}" for a in pg_nodes])
     pulumi.export("poolerHosts", [f"{a}:{settings.pooler_port}" for a in pg_nodes])
-
-    def url(password: pulumi.Output[str], port: int) -> pulumi.Output[str]:
-        hosts = [(a, port) for a in pg_nodes]
-        built = password.apply(
-            lambda p: multi_host_url(APP_ROLE, p, hosts, settings.postgres_database, LEADER_QUERY)
-        )
-        return pulumi.Output.secret(built)
-
-    app_password = secrets.values["postgresAppPassword"]
-    # Straight to the nodes, as the app env: the poolers do not follow a failover yet
-    # (docs/HIGH_AVAILABILITY.md, "Known gap"); poolerHosts names them.
-    pulumi.export("databaseUrl", url(app_password, settings.postgres_port))
-    pulumi.export("databaseDirectUrl", url(app_password, settings.postgres_port))
     sentinels = [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes]
     pulumi.export("redisSentinels", sentinels)
     pulumi.export("redisSentinelMaster", sentinel.MASTER_NAME)
@@ -184,7 +173,17 @@ def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
         redis_host="", redis_port=settings.redis_port, postgres_hosts=tuple(pg_nodes),
         sentinels=tuple(sentinels), sentinel_master=sentinel.MASTER_NAME,
     )  # fmt: skip
-    pulumi.export("appEnv", app_environment(settings, secrets.values, at))
+    env = app_environment(settings, secrets.values, at)
+    pulumi.export("appEnv", env)
+    # The app env's own URLs (multi-host, straight to the nodes: the poolers do not follow
+    # a failover yet, docs/HIGH_AVAILABILITY.md "Known gap"; poolerHosts names them).
+    pulumi.export("databaseUrl", _env_value(env, "DATABASE_URL"))
+    pulumi.export("databaseDirectUrl", _env_value(env, "DATABASE_DIRECT_URL"))
+
+
+def _env_value(env: pulumi.Output[dict[str, str]], name: str) -> pulumi.Output[str]:
+    value: pulumi.Output[str] = env.apply(lambda values: values[name])
+    return pulumi.Output.secret(value)
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,12 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
 from bootstrap.ha import sentinel
 from bootstrap.redisdb.connect import connect
 from bootstrap.redisdb.users import OPS_USER
-from tests.support import netns
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.ha import (
-    MISSING,
+    REQUIRES,
     Cluster,
     RedisCluster,
     ha_cluster,
@@ -24,10 +21,7 @@ from tests.support.ha import (
     redis_sentinel_cluster,
 )
 
-pytestmark = [
-    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
-    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)}"),
-]
+pytestmark = REQUIRES
 
 
 def _sentinel_url(cluster: RedisCluster, password: str | None = None) -> str:

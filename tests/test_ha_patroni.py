@@ -18,9 +18,8 @@ import psycopg
 import pytest
 
 from bootstrap.ha import config
-from tests.support import netns
 from tests.support.ha import (
-    MISSING,
+    REQUIRES,
     Cluster,
     Load,
     Writer,
@@ -29,10 +28,7 @@ from tests.support.ha import (
     postgres_failover,
 )
 
-pytestmark = [
-    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
-    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)}"),
-]
+pytestmark = REQUIRES
 WRITES_RESUME_S = 15.0
 
 

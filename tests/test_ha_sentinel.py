@@ -14,18 +14,14 @@ import redis
 
 from bootstrap.ha import sentinel
 from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
-from tests.support import netns
-from tests.support.ha import MISSING, RedisCluster, redis_failover, redis_sentinel_cluster
+from tests.support.ha import REQUIRES, RedisCluster, redis_failover, redis_sentinel_cluster
 from tests.support.redis_server import NO_RETRY
 
-pytestmark = [
-    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
-    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)}"),
-]
+pytestmark = REQUIRES
 WRITES_RESUME_S = 10.0
 
 
-def _client(cluster: RedisCluster, address: str, user: str | None, password: str) -> redis.Redis:
+def _client(address: str, user: str | None, password: str) -> redis.Redis:
     return redis.Redis(
         host=address, port=6379, username=user, password=password, socket_timeout=2,
         retry=NO_RETRY, decode_responses=True,
@@ -35,7 +31,7 @@ def _client(cluster: RedisCluster, address: str, user: str | None, password: str
 def _assert_serves_as_the_stack(cluster: RedisCluster, address: str) -> None:
     """The stack's settings and users, on whichever node is master now."""
     values = cluster.values
-    with _client(cluster, address, OPS_USER, values["redisOpsPassword"]) as ops:
+    with _client(address, OPS_USER, values["redisOpsPassword"]) as ops:
         settings = {
             k: ops.config_get(k)[k] for k in ("appendonly", "maxmemory", "maxmemory-policy")
         }
@@ -44,12 +40,12 @@ def _assert_serves_as_the_stack(cluster: RedisCluster, address: str) -> None:
         "appendonly": "yes", "maxmemory": str(256 * 1024 * 1024),
         "maxmemory-policy": "allkeys-lru",
     }  # fmt: skip
-    with _client(cluster, address, None, values["redisAppPassword"]) as app:
+    with _client(address, None, values["redisAppPassword"]) as app:
         assert app.acl_whoami() == APP_USER  # the application's password-only login
         app.set("session:after-failover", "1", ex=60)
         with pytest.raises(redis.exceptions.NoPermissionError):
             app.flushall()
-    with _client(cluster, address, HEALTH_USER, values["redisHealthPassword"]) as health:
+    with _client(address, HEALTH_USER, values["redisHealthPassword"]) as health:
         assert health.ping()
         with pytest.raises(redis.exceptions.NoPermissionError):
             health.get("session:after-failover")
@@ -81,7 +77,7 @@ def test_sentinel_answers_clients_and_refuses_them_admin(scratch_root: Path) -> 
         # The replica refuses the application's writes; it serves only through Sentinel.
         replica = cluster.nodes[1].address
         with (
-            _client(cluster, replica, None, app_password) as app,
+            _client(replica, None, app_password) as app,
             pytest.raises(redis.exceptions.ReadOnlyError),
         ):
             app.set("session:x", "1")

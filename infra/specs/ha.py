@@ -30,18 +30,17 @@ SENTINEL_TEMPLATE = "/usr/local/etc/redis/sentinel.conf"
 SENTINEL_DATA = "/data"
 
 
-def nodes(settings: StackSettings) -> tuple[config.Node, ...]:
-    return tuple(config.Node(n.name, n.address) for n in settings.ha_nodes)
-
-
-def _node(settings: StackSettings, me: HaNodeSetting) -> config.Node:
+def _node(me: HaNodeSetting) -> config.Node:
     return config.Node(me.name, me.address)
+
+
+def nodes(settings: StackSettings) -> tuple[config.Node, ...]:
+    return tuple(_node(n) for n in settings.ha_nodes)
 
 
 def redis_primary(settings: StackSettings) -> config.Node:
     """Where Redis starts as primary: the first node marked redis (Sentinel moves it)."""
-    first = next(n for n in settings.ha_nodes if n.redis)
-    return config.Node(first.name, first.address)
+    return _node(next(n for n in settings.ha_nodes if n.redis))
 
 
 def _labels(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[str, str]:
@@ -61,7 +60,7 @@ def _base(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[st
 
 
 def etcd(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
-    args = config.etcd_args(_node(settings, me), nodes(settings), ETCD_DATA, settings.prefix)
+    args = config.etcd_args(_node(me), nodes(settings), ETCD_DATA, settings.prefix)
     health = ("CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
               "endpoint", "health")  # fmt: skip
     return ContainerSpec(
@@ -92,7 +91,7 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
         "rest": values["patroniRestPassword"],
     }
     return config.patroni_config(
-        settings.prefix, _node(settings, me), nodes(settings), pg, passwords,
+        settings.prefix, _node(me), nodes(settings), pg, passwords,
         synchronous=settings.ha_synchronous,
     )  # fmt: skip
 
@@ -146,7 +145,7 @@ HA_REDIS_SECRETS = ("redisReplicaPassword", "redisSentinelPassword")
 def redis(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     spec = redis_server.container(settings)
     primary = redis_primary(settings)
-    node = _node(settings, me)
+    node = _node(me)
     conf = redis_server.render_conf(
         settings, include=REPLICATION_CONF, port=settings.redis_port,
         bind=f"{me.address} 127.0.0.1",
@@ -163,7 +162,7 @@ def redis(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
             SecretFile(redis_server.ACL_PATH, (*redis_server.ACL_SECRETS, *HA_REDIS_SECRETS), acl),
             # its own file: it holds masterauth, the replica's password in the clear
             SecretFile(REPLICATION_CONF, ("redisReplicaPassword",), replication),
-            *spec.files[2:],  # the healthcheck's password file
+            redis_server.health_password_file(),
         ),
         healthcheck=redis_server.healthcheck(port=settings.redis_port),
         volume_name=f"{settings.prefix}-redisdata-{me.name}",
@@ -176,7 +175,7 @@ def sentinel_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
 
     def render(values: Mapping[str, str]) -> str:
         return sentinel.sentinel_conf(
-            settings.prefix, _node(settings, me), redis_primary(settings), values,
+            settings.prefix, _node(me), redis_primary(settings), values,
             redis_port=settings.redis_port, data_dir=SENTINEL_DATA,
         )  # fmt: skip
 
@@ -192,11 +191,7 @@ def sentinel_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         command=("sh", "-c", start),
         files=(
             SecretFile(SENTINEL_TEMPLATE, secrets, render),
-            SecretFile(
-                redis_server.HEALTH_PASSWORD_FILE,
-                ("redisHealthPassword",),
-                redis_server.health_password,
-            ),
+            redis_server.health_password_file(),
         ),
         healthcheck=redis_server.healthcheck(port=sentinel.SENTINEL_PORT),
         volume_name=f"{settings.prefix}-sentinel-{me.name}",

@@ -108,8 +108,13 @@ def render_acl(
 ACL_SECRETS = ("redisAppPassword", "redisOpsPassword", "redisHealthPassword")
 
 
-def health_password(values: Mapping[str, str]) -> str:
+def _health_password(values: Mapping[str, str]) -> str:
     return values["redisHealthPassword"]
+
+
+def health_password_file() -> SecretFile:
+    """The file the healthcheck reads its password from (Redis and Sentinel alike)."""
+    return SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password)
 
 
 def healthcheck(password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT) -> Healthcheck:
@@ -136,7 +141,7 @@ def container(settings: StackSettings) -> ContainerSpec:
                 ACL_SECRETS,
                 functools.partial(render_acl, families=settings.key_families()),
             ),
-            SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), health_password),
+            health_password_file(),
         ),
         port=PortBinding(PORT, settings.redis_port, settings.bind_address),
         healthcheck=healthcheck(),

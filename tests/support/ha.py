@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
+import pytest
 import redis
 from redis.sentinel import Sentinel
 
@@ -43,6 +44,11 @@ PATRONI = os.environ.get("BO1_PATRONI") or (
 MISSING = [
     *(b for b in ("etcd", "redis-sentinel") if shutil.which(b) is None),
     *([] if os.access(PATRONI, os.X_OK) else [f"patroni {config.PATRONI_VERSION} ({PATRONI})"]),
+]
+# The marks of every test module that starts these clusters.
+REQUIRES = [
+    pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
+    pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)}"),
 ]
 
 
@@ -191,10 +197,7 @@ def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
 
 
 def _stop_all(cluster: Cluster) -> None:
-    keep = os.environ.get("BO1_KEEP_HA_LOGS")
-    if keep:
-        for log in cluster.workdir.glob("*.log"):
-            shutil.copy(log, keep)
+    _keep_logs(cluster.workdir)
     for node in cluster.nodes:
         cluster.kill(node)
     for proc in cluster.procs.values():
@@ -310,21 +313,23 @@ class RedisCluster:
             **auth,
         )
 
+    def _ask(self, node: config.Node) -> redis.Redis:
+        """A client of ``node``'s Sentinel, logged in as bo1_ops."""
+        return redis.Redis(
+            host=node.address, port=sentinel.SENTINEL_PORT, username=OPS_USER,
+            password=self.values["redisOpsPassword"], socket_timeout=1, retry=NO_RETRY,
+            decode_responses=True,
+        )  # fmt: skip
+
     def master(self) -> config.Node:
         """The node every Sentinel names as master (asked as bo1_ops)."""
         answers = set()
         for node in self.nodes:
-            with redis.Redis(
-                host=node.address, port=sentinel.SENTINEL_PORT, username=OPS_USER,
-                password=self.values["redisOpsPassword"], socket_timeout=1, retry=NO_RETRY,
-            ) as client:  # fmt: skip
-                answers.add(client.execute_command(
-                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", sentinel.MASTER_NAME
-                )[0])  # fmt: skip
+            with self._ask(node) as client:
+                answers.add(client.sentinel_get_master_addr_by_name(sentinel.MASTER_NAME)[0])
         if len(answers) != 1:
             raise AssertionError(f"the Sentinels disagree on the master: {answers}")
         address = answers.pop()
-        address = address.decode() if isinstance(address, bytes) else address
         return next(n for n in self.nodes if n.address == address)
 
     def ready(self, timeout: float = 60) -> None:
@@ -347,11 +352,7 @@ class RedisCluster:
         raise AssertionError(f"the Sentinels never saw a complete set: {state}")
 
     def _view(self, node: config.Node) -> dict[str, object]:
-        with redis.Redis(
-            host=node.address, port=sentinel.SENTINEL_PORT, username=OPS_USER,
-            password=self.values["redisOpsPassword"], socket_timeout=1, retry=NO_RETRY,
-            decode_responses=True,
-        ) as client:  # fmt: skip
+        with self._ask(node) as client:
             return dict(client.sentinel_master(sentinel.MASTER_NAME))
 
     def _replica_online(self) -> bool:
@@ -436,6 +437,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _keep_logs(workdir: Path) -> None:
+    """Copy a cluster's logs to $BO1_KEEP_HA_LOGS, when set, named by their folder."""
     keep = os.environ.get("BO1_KEEP_HA_LOGS")
     if keep:
         for log in [*workdir.glob("*.log"), *workdir.glob("node*/redis.log")]:
