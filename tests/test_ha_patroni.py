@@ -110,6 +110,8 @@ def test_a_partitioned_leader_stops_taking_writes_and_rejoins_as_a_replica(
             writer.stop.set()
             writer.thread.join(30)
         assert cluster.role(old) == "replica", cluster.role(old)
+        # the healed member must not unsettle the majority (etcd's pre-vote)
+        assert cluster.leader() == new, f"the heal moved the leader from {new.name}"
         with psycopg.connect(cluster.url(), autocommit=True) as conn:
             stored = {r[0] for r in conn.execute("SELECT id FROM acked")}
             strays = {r[0] for r in conn.execute("SELECT id FROM stray")}

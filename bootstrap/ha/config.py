@@ -54,6 +54,11 @@ def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str) -> l
         f"--initial-cluster={cluster}",
         f"--initial-cluster-token={token}",
         "--initial-cluster-state=new",
+        # A member cut off keeps campaigning and raising its term; without pre-vote, on its
+        # return it forces the majority's leader to step down, and Patroni's leader key
+        # cannot be renewed meanwhile (the partition test saw a leader demoted by that
+        # after the heal, on a loaded machine). etcd 3.5 turned it on by default.
+        "--pre-vote=true",
     ]
 
 

@@ -440,6 +440,7 @@ def _keep_logs(workdir: Path) -> None:
     """Copy a cluster's logs to $BO1_KEEP_HA_LOGS, when set, named by their folder."""
     keep = os.environ.get("BO1_KEEP_HA_LOGS")
     if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
         for log in [*workdir.glob("*.log"), *workdir.glob("node*/redis.log")]:
             shutil.copy(log, Path(keep) / f"{log.parent.name}-{log.name}")
 
