@@ -9,7 +9,7 @@ import pulumi
 import pulumi_docker as docker
 
 from bootstrap.appenv import model as app_env
-from bootstrap.appenv.urls import connection_url
+from bootstrap.appenv.urls import connection_url, sentinel_url
 from bootstrap.errors import Bo1Error
 from bootstrap.ha import sentinel
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE, SUPERUSER
@@ -17,7 +17,7 @@ from bootstrap.redisdb import users as redis_users
 from bootstrap.stack_secrets import catalogue as secret_catalogue
 from infra import docker_host
 from infra.components.backup_storage import BackupStorage
-from infra.components.bootstrap_hook import BootstrapHook
+from infra.components.bootstrap_hook import BootstrapHook, ha_targets, single_host_targets
 from infra.components.container_service import ContainerService
 from infra.components.ha_node import HaNode
 from infra.components.stack_image import StackImage
@@ -69,7 +69,7 @@ def main() -> None:
     check_docker_settings(settings)  # before any resource: a bad key registers nothing
     secrets = StackSecrets(f"{settings.prefix}-secrets", catalogue, config, settings.topology)
     if settings.topology == "ha":
-        ha_stack(settings, secrets)
+        ha_stack(settings, secrets, catalogue)
         return
     provider, host = docker_host.provider(f"{settings.prefix}-docker", _all_config_text())
     with_docker = pulumi.ResourceOptions(providers={"docker": provider})
@@ -125,11 +125,9 @@ def main() -> None:
         settings,
         catalogue,
         secrets.values,
-        ops_url,
-        pg,
-        cache,
-        pool,
-        host,
+        single_host_targets(settings, ops_url, pg, host),
+        data=[pg, cache],
+        ready=[pg, cache, pool],
     )
     export_connections(settings, secrets, ops_url, pg, cache, pool, network)
     pulumi.export("appEnv", app_environment(settings, secrets.values))
@@ -149,7 +147,9 @@ def check_docker_settings(settings: StackSettings) -> None:
         )
 
 
-def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
+def ha_stack(
+    settings: StackSettings, secrets: StackSecrets, catalogue: secret_catalogue.Catalogue
+) -> None:
     """An ha stack: every node on its own Docker host (docs/HIGH_AVAILABILITY.md). Clients
     find the Postgres leader with a multi-host URL and the Redis master through Sentinel."""
     nodes = [
@@ -175,10 +175,27 @@ def ha_stack(settings: StackSettings, secrets: StackSecrets) -> None:
     )  # fmt: skip
     env = app_environment(settings, secrets.values, at)
     pulumi.export("appEnv", env)
-    # The app env's own URLs (multi-host, straight to the nodes: the poolers do not follow
-    # a failover yet, docs/HIGH_AVAILABILITY.md "Known gap"; poolerHosts names them).
+    # The app env's own URLs: over every node's pooler, and straight to the nodes.
     pulumi.export("databaseUrl", _env_value(env, "DATABASE_URL"))
     pulumi.export("databaseDirectUrl", _env_value(env, "DATABASE_DIRECT_URL"))
+    plain: pulumi.Output[str] = secrets.values["redisOpsPassword"].apply(
+        lambda pw: sentinel_url(redis_users.OPS_USER, pw, sentinels, sentinel.MASTER_NAME)
+    )
+    ops_url: pulumi.Output[str] = pulumi.Output.secret(plain)
+    pulumi.export("redisOpsUrl", ops_url)
+
+    def on_nodes(*aliases: str) -> list[ContainerService]:
+        return [node.services[a] for node in nodes for a in aliases if a in node.services]
+
+    BootstrapHook(
+        f"{settings.prefix}-bootstrap",
+        settings,
+        catalogue,
+        secrets.values,
+        ha_targets(settings, ops_url),
+        data=on_nodes("postgres", "redis"),
+        ready=on_nodes("postgres", "redis", "pooler", "sentinel"),
+    )
 
 
 def _env_value(env: pulumi.Output[dict[str, str]], name: str) -> pulumi.Output[str]:

@@ -30,7 +30,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 
 ensure_debian_packages() {
   local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR redis-server make gcc dpkg-dev
-    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server redis-sentinel)
+    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server redis-sentinel haproxy)
   local missing=()
   for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
   # the project's venv uses $PYTHON; Patroni's uses Debian's python3 (the postgres user runs it)
@@ -52,6 +52,7 @@ ensure_debian_packages() {
       pgbouncer) disable_service pgbouncer ;;
       etcd-server) disable_service etcd ;;
       redis-sentinel) disable_service redis-sentinel ;;
+      haproxy) disable_service haproxy ;;
     esac
   done
   return 0

@@ -20,7 +20,6 @@ from bootstrap import paths
 from bootstrap.appenv.env_file import read as read_env
 from bootstrap.migrate.files import discover
 from bootstrap.paths import MIGRATIONS_DIR
-from bootstrap.stack_secrets.catalogue import load as load_catalogue
 from infra.settings import from_config
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.databases import temp_database
@@ -29,15 +28,7 @@ from tests.support.ports import free_port
 from tests.support.postgres_server import PostgresServer, running_postgres
 from tests.support.pulumi_harness import stack_config
 from tests.support.redis_server import RedisProcess, running_stack_redis
-
-CATALOGUE = load_catalogue()
-
-
-def fresh_secrets(superuser_password: str) -> dict[str, str]:
-    """A value for every catalogue secret; the superuser's is the cluster's own."""
-    values = {s.key: f"{s.key}-{secrets.token_urlsafe(12)}" for s in CATALOGUE.secrets}
-    values["postgresSuperuserPassword"] = superuser_password
-    return values
+from tests.support.stack_values import fresh_secrets, secret_env
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +88,7 @@ def environment(
         "BO1_POOLER_PORT": str(pooler_port or free_port()),
     }
     env["REDIS_URL"] = redis_proc.server.url("bo1_ops", values["redisOpsPassword"])
-    env |= {s.env: values[s.key] for s in CATALOGUE.secrets}
+    env |= secret_env(values)
     return env
 
 

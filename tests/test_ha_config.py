@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+
+import pytest
 
 from bootstrap import paths
 from bootstrap.ha import config, sentinel
 from infra.specs import redis_server
+from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.ha import _settings
 
 NODES = tuple(config.Node(f"node{i}", f"10.0.0.{10 + i}") for i in range(3))
@@ -85,3 +89,46 @@ def test_sentinel_conf_monitors_the_primary_with_the_stack_timing() -> None:
     # the clients' users are hashed; only the Sentinels' own login must be plaintext
     assert VALUES["redisAppPassword"] not in "\n".join(conf)
     assert VALUES["redisOpsPassword"] not in "\n".join(conf)
+
+
+SENTINELS = "redis+sentinel://bo1_ops:Ops-Pw-42@10.0.0.10:26379,10.0.0.11:26379/bo1"
+
+
+@pytest.mark.parametrize(
+    ("dsn", "redis_url", "extra", "says"),
+    [
+        ("postgresql://postgres@10.0.0.10:5432,10.0.0.11:5432/bo1",
+         "redis://bo1_ops:Ops-Pw-42@10.0.0.10:6379/0", (), "an ha stack needs both"),
+        ("postgresql://postgres@10.0.0.10:5432/bo1", SENTINELS, (), "an ha stack needs both"),
+        ("postgresql://postgres@10.0.0.10:5432,10.0.0.11:5433/bo1", SENTINELS, (),
+         "listen on different ports"),
+        ("postgresql://postgres@10.0.0.10:5432,10.0.0.11:5432/bo1", SENTINELS,
+         ("--docker-host", "ssh://ops@10.0.0.10"), "reaches one Docker host"),
+        ("host=10.0.0.10,10.0.0.11 port=1,2,3", SENTINELS, (), "2 host(s) and 3 port(s)"),
+    ],
+)  # fmt: skip
+def test_inputs_that_mix_the_topologies_are_refused_before_connecting(
+    dsn: str, redis_url: str, extra: tuple[str, ...], says: str, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "app.env"
+    env_file.write_text("")
+    env_file.chmod(0o600)
+    # 10.0.0.0/24 is nowhere here: a refusal that tried to connect would time out instead
+    for verb, more in (
+        ("status", ()),
+        ("verify", ("--env-file", str(env_file))),
+        ("bootstrap", ("--env-file", str(env_file))),
+    ):
+        result = run_cli(
+            verb, "--stack", "prod-ha", "--dsn", dsn, *extra, *more,
+            env={"REDIS_URL": redis_url, **({} if verb != "bootstrap" else _boot_env())},
+            timeout=30,
+        )  # fmt: skip
+        line = assert_one_line_error(result, says)
+        assert "Ops-Pw-42" not in line
+
+
+def _boot_env() -> dict[str, str]:
+    from tests.support.stack_values import fresh_secrets, secret_env
+
+    return secret_env(fresh_secrets("Superuser-Pw-1"))

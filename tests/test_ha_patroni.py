@@ -19,6 +19,7 @@ import pytest
 
 from bootstrap.ha import config
 from tests.support.ha import (
+    POSTGRES_RESUME_S,
     REQUIRES,
     Cluster,
     Load,
@@ -29,7 +30,6 @@ from tests.support.ha import (
 )
 
 pytestmark = REQUIRES
-WRITES_RESUME_S = 15.0
 
 
 @pytest.mark.parametrize("loss", ["postgres", "node"])
@@ -45,7 +45,7 @@ def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(
     lost = failover.lost
     assert lost == (), f"{len(lost)} acknowledged writes lost: {lost[:10]}"
     resumed = failover.resumed
-    limit = WRITES_RESUME_S if loss == "postgres" else config.Timing().ttl + WRITES_RESUME_S
+    limit = POSTGRES_RESUME_S if loss == "postgres" else config.Timing().ttl + POSTGRES_RESUME_S
     assert resumed <= limit, f"writes resumed after {resumed:.1f} s"
     print(f"{loss} lost: writes resumed after {resumed:.1f} s; {failover.acked} acked")
 
@@ -123,7 +123,7 @@ def test_a_partitioned_leader_stops_taking_writes_and_rejoins_as_a_replica(
     lost = sorted(set(writer.acked) - stored)
     assert lost == [], f"{len(lost)} acknowledged writes lost: {lost[:10]}"
     # a cut-off leader is a lost node to the others: its key lives out its ttl first
-    limit = config.Timing().ttl + WRITES_RESUME_S
+    limit = config.Timing().ttl + POSTGRES_RESUME_S
     assert resumed <= limit, f"writes resumed after {resumed:.1f} s"
     last_primary = stray.primary_until(cut_at)
     print(

@@ -14,11 +14,16 @@ import redis
 
 from bootstrap.ha import sentinel
 from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
-from tests.support.ha import REQUIRES, RedisCluster, redis_failover, redis_sentinel_cluster
+from tests.support.ha import (
+    REDIS_RESUME_S,
+    REQUIRES,
+    RedisCluster,
+    redis_failover,
+    redis_sentinel_cluster,
+)
 from tests.support.redis_server import NO_RETRY
 
 pytestmark = REQUIRES
-WRITES_RESUME_S = 10.0
 
 
 def _client(address: str, user: str | None, password: str) -> redis.Redis:
@@ -90,7 +95,7 @@ def test_a_killed_master_is_replaced_and_clients_follow_through_sentinel(
         failover = redis_failover(cluster)
         old, new, resumed = failover.old, failover.new, failover.resumed
         assert new != old
-        assert resumed <= WRITES_RESUME_S, f"writes resumed after {resumed:.1f} s"
+        assert resumed <= REDIS_RESUME_S, f"writes resumed after {resumed:.1f} s"
         _assert_serves_as_the_stack(cluster, new.address)
         # The old master comes back from its own rendered config, which says "primary":
         # Sentinel turns it into a replica of the new master.

@@ -50,7 +50,7 @@ def test_each_node_runs_what_its_roles_say(run: ProgramRun) -> None:
     names = sorted(unwrap(c.inputs)["name"] for c in _containers(run))
     expected = sorted(
         [f"bo1-{STACK}-{c}-{node}" for node in ("db-a", "db-b")
-         for c in ("etcd", "postgres", "pooler", "redis", "sentinel")]
+         for c in ("etcd", "postgres", "haproxy", "pooler", "redis", "sentinel")]
         + [f"bo1-{STACK}-{c}-witness" for c in ("etcd", "sentinel")]
     )  # fmt: skip
     assert names == expected
@@ -105,6 +105,15 @@ def test_the_rendered_files_name_every_node_and_synchronous_mode(run: ProgramRun
     pooler_ini = _upload(_by_name(run, f"bo1-{STACK}-pooler-db-a"), "/etc/pgbouncer/pgbouncer.ini")
     assert "listen_addr = 10.0.0.11,127.0.0.1" in pooler_ini.splitlines()
     assert f"listen_port = {settings.pooler_port}" in pooler_ini.splitlines()
+    # the pooler's server connections go to its node's HAProxy, which finds the leader
+    assert "bo1 = host=127.0.0.1 port=5000 dbname=bo1" in pooler_ini.splitlines()
+    haproxy_cfg = _upload(_by_name(run, f"bo1-{STACK}-haproxy-db-b"), "/etc/haproxy/haproxy.cfg")
+    assert "    bind 127.0.0.1:5000" in haproxy_cfg.splitlines()
+    assert [line for line in haproxy_cfg.splitlines() if line.startswith("    server ")] == [
+        f"    server db-a 10.0.0.11:{settings.postgres_port} check port 8008",
+        f"    server db-b 10.0.0.12:{settings.postgres_port} check port 8008",
+    ]  # the Postgres nodes only, checked on Patroni's REST API
+    assert patroni["bootstrap"]["post_bootstrap"].endswith("""-c 'CREATE DATABASE "bo1"'""")
 
 
 def test_no_secret_is_in_a_plain_input(run: ProgramRun) -> None:
@@ -127,8 +136,8 @@ def test_clients_get_a_multi_host_url_and_the_sentinels(run: ProgramRun) -> None
     settings = from_config(STACK, stack_config(STACK))
     url, secret = resolve(run.outputs["databaseUrl"])
     assert secret
-    hosts = f"10.0.0.11:{settings.postgres_port},10.0.0.12:{settings.postgres_port}"
-    assert f"@{hosts}/bo1?target_session_attrs=read-write" in url
+    hosts = f"10.0.0.11:{settings.pooler_port},10.0.0.12:{settings.pooler_port}"
+    assert f"@{hosts}/bo1?connect_timeout=5&tcp_user_timeout=5000" in url
     assert run.outputs["poolerHosts"] == [f"10.0.0.1{i}:{settings.pooler_port}" for i in (1, 2)]
     assert run.outputs["redisSentinels"] == [
         f"10.0.0.1{i}:{sentinel.SENTINEL_PORT}" for i in (1, 2, 3)
@@ -175,9 +184,8 @@ def test_the_app_env_names_every_pooler_and_the_sentinels(run: ProgramRun) -> No
     assert secret
     pooled = f"10.0.0.11:{settings.pooler_port},10.0.0.12:{settings.pooler_port}"
     direct = f"10.0.0.11:{settings.postgres_port},10.0.0.12:{settings.postgres_port}"
-    # straight to the nodes: the poolers do not follow a failover yet (HIGH_AVAILABILITY.md)
-    assert f"@{direct}/bo1?target_session_attrs=read-write" in env["DATABASE_URL"]
-    assert pooled not in env["DATABASE_URL"]
+    # any node's pooler reaches the leader: no target_session_attrs (HIGH_AVAILABILITY.md)
+    assert f"@{pooled}/bo1?connect_timeout=5&tcp_user_timeout=5000" in env["DATABASE_URL"]
     assert f"@{direct}/bo1?target_session_attrs=read-write" in env["DATABASE_DIRECT_URL"]
     assert f"@{direct}/bo1?" in env["DATABASE_SERVICE_URL"]
     assert env["REDIS_SENTINELS"] == ",".join(f"10.0.0.1{i}:26379" for i in (1, 2, 3))
@@ -185,3 +193,24 @@ def test_the_app_env_names_every_pooler_and_the_sentinels(run: ProgramRun) -> No
     # no fixed Redis address: the master moves
     assert env["REDIS_HOST"] == env["REDIS_PORT"] == env["REDIS_URL"] == ""
     assert env["REDIS_PASSWORD"] == generated_password(f"bo1-{STACK}-secrets-redisAppPassword")
+
+
+def test_the_bootstrap_hook_finds_the_leader_and_the_master_itself(run: ProgramRun) -> None:
+    settings = from_config(STACK, stack_config(STACK))
+    (hook,) = run.of_type("command:local:Command")
+    environment = unwrap(hook.inputs)["environment"]
+    # every Postgres node (libpq keeps the leader) and the Sentinels, no single server
+    assert environment["PGHOST"] == "10.0.0.11,10.0.0.12"
+    assert environment["PGPORT"] == str(settings.postgres_port)
+    sentinels = ",".join(f"10.0.0.1{i}:{sentinel.SENTINEL_PORT}" for i in (1, 2, 3))
+    ops_password = generated_password(f"bo1-{STACK}-secrets-redisOpsPassword")
+    assert environment["REDIS_URL"] == f"redis+sentinel://bo1_ops:{ops_password}@{sentinels}/bo1"
+    assert "DOCKER_HOST" not in environment and "BO1_POSTGRES_LOCAL_PSQL" not in environment
+    assert rpc.is_rpc_secret(hook.inputs["environment"]) or rpc.is_rpc_secret(
+        hook.inputs["environment"]["REDIS_URL"]
+    )
+    ready = {unwrap(c.inputs)["name"]: c.urn for c in _containers(run)}
+    for node in ("db-a", "db-b"):  # after each node's Postgres, pooler and Redis
+        for component in ("postgres", "pooler", "redis"):
+            assert ready[f"bo1-{STACK}-{component}-{node}"] in hook.dependencies
+    assert ready[f"bo1-{STACK}-sentinel-witness"] in hook.dependencies

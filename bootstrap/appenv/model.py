@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bootstrap.appenv.urls import LEADER_QUERY, connection_url, multi_host_url
+from bootstrap.appenv.urls import LEADER_QUERY, POOLERS_QUERY, connection_url, multi_host_url
 from bootstrap.errors import UsageError
 from bootstrap.postgres.tenancy import APP_ROLE, SERVICE_ROLE
 
@@ -49,13 +49,14 @@ VARIABLES = (
     EnvVar("DATABASE_URL", "Postgres",
            "PostgreSQL URL as bo1_app, bound by row-level security, through the stack's PgBouncer"
            " (transaction pooling: set the tenant per transaction, no session state, no"
-           " server-side prepared statements; docs/POOLING.md); on an ha stack, straight to"
-           " the nodes as a multi-host URL that keeps the leader, until the poolers follow a"
-           " failover (docs/HIGH_AVAILABILITY.md)",
+           " server-side prepared statements; docs/POOLING.md); on an ha stack, a multi-host"
+           " URL over every node's pooler, each of which reaches the leader"
+           " (docs/HIGH_AVAILABILITY.md)",
            computed="postgresAppPassword + the stack's pooler address"),
     EnvVar("DATABASE_DIRECT_URL", "Postgres",
            "PostgreSQL URL as bo1_app straight to Postgres, for what needs a session of its own"
-           " (LISTEN, advisory locks, long cursors, the app's own migrations)",
+           " (LISTEN, advisory locks, long cursors, the app's own migrations); on an ha stack,"
+           " a multi-host URL that keeps the leader",
            computed="postgresAppPassword + the stack's Postgres address",
            note="not read by the app yet; DATABASE_URL is what it uses"),
     EnvVar("DATABASE_SERVICE_URL", "Postgres",
@@ -149,19 +150,16 @@ def render(
     check_overrides(overrides)
     redis_password = secrets["redisAppPassword"]
 
-    def pg_url(role: str, password: str, port: int) -> str:
+    def pg_url(role: str, password: str, port: int, query: str = LEADER_QUERY) -> str:
         if at.postgres_hosts:
             hosts = [(host, port) for host in at.postgres_hosts]
-            return multi_host_url(role, password, hosts, at.database, LEADER_QUERY)
+            return multi_host_url(role, password, hosts, at.database, query)
         return connection_url("postgresql", role, password, at.postgres_host, port, at.database)
 
     ha = bool(at.sentinels)
     computed = {
-        # On an ha stack the poolers do not follow a failover yet (docs/HIGH_AVAILABILITY.md,
-        # "Known gap"): the app's URL goes straight to the nodes, which does.
         "DATABASE_URL": pg_url(
-            APP_ROLE, secrets["postgresAppPassword"],
-            at.postgres_port if at.postgres_hosts else at.pooler_port,
+            APP_ROLE, secrets["postgresAppPassword"], at.pooler_port, POOLERS_QUERY
         ),
         "DATABASE_DIRECT_URL": pg_url(APP_ROLE, secrets["postgresAppPassword"], at.postgres_port),
         "DATABASE_SERVICE_URL": pg_url(

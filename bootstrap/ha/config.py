@@ -9,6 +9,7 @@ a node that vanishes with its Patroni holds the leader key that long.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -71,6 +72,7 @@ class PostgresNode:
     port: int = 5432
     socket_dir: str = "/var/run/postgresql"
     parameters: Mapping[str, str] = field(default_factory=dict)
+    database: str = "bo1"  # created once, when Patroni bootstraps the cluster
 
 
 def patroni_config(
@@ -124,6 +126,12 @@ def patroni_config(
             "initdb": [
                 {"encoding": "UTF8"}, {"auth-local": "peer"}, {"auth-host": "scram-sha-256"},
             ],
+            # What the postgres image's POSTGRES_DB does on a single-host stack. Patroni
+            # appends the new cluster's superuser URL, which psql takes as its target.
+            "post_bootstrap": shlex.join([
+                f"{pg.bin_dir}/psql", "-X", "-v", "ON_ERROR_STOP=1",
+                "-c", f'CREATE DATABASE "{pg.database}"',
+            ]),
         },
         "postgresql": {
             "listen": f"{me.address},127.0.0.1:{pg.port}",

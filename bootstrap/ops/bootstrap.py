@@ -21,6 +21,7 @@ from bootstrap import paths
 from bootstrap.appenv import env_file
 from bootstrap.appenv import model as app_env
 from bootstrap.errors import AuthenticationFailed, UsageError
+from bootstrap.ha import leader
 from bootstrap.migrate.files import Migration, discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
 from bootstrap.personas import catalogue as persona_catalogue
@@ -29,9 +30,9 @@ from bootstrap.personas.catalogue import Persona
 from bootstrap.personas.seed import SeedPlan
 from bootstrap.pooler import console
 from bootstrap.postgres import roles, scram
-from bootstrap.postgres.connect import connect_superuser, target
+from bootstrap.postgres.connect import connect_superuser
 from bootstrap.redisdb import connect as redis_connect
-from bootstrap.remote.reach import address_of, reach, url_at
+from bootstrap.remote.reach import address_of, reach, tcp_host, url_at
 from bootstrap.stack_secrets import catalogue as secret_catalogue
 from bootstrap.stack_secrets import inputs as secret_inputs
 
@@ -88,23 +89,18 @@ def bootstrap(args: argparse.Namespace) -> int:
     pooler_port = console.port(args)
 
     # Targets as the Docker host publishes them; the env file names these, not a tunnel's end.
-    pg_at, redis_at = target(args.dsn), address_of(redis_url, 6379)
+    # On an ha stack: the leader and master now, and the env file names every node.
+    where = leader.resolve(args.dsn, redis_url, args.docker_host, args.wait)
+    pg_at, redis_at = where.postgres, address_of(where.redis_url, 6379)
     with reach(args.docker_host, [pg_at, redis_at]) as here:
-        redis_connect.connect(url_at(redis_url, here[redis_at]), wait=args.wait).close()
+        redis_connect.connect(url_at(where.redis_url, here[redis_at]), wait=args.wait).close()
         salt_key = secrets[roles.SALT_KEY_SECRET]
         conn = connect_rekeying(
             args.dsn, secrets["postgresSuperuserPassword"], salt_key, args.wait, here[pg_at]
         )
         result = _bootstrap_database(conn, migrations, personas, secrets)
     applied, plan, states, database = result
-    endpoints = app_env.Endpoints(
-        postgres_host=tcp_host(pg_at[0]),
-        postgres_port=pg_at[1],
-        database=database,
-        pooler_port=pooler_port,
-        redis_host=redis_at[0],
-        redis_port=redis_at[1],
-    )
+    endpoints = _endpoints(where, database, pooler_port)
     changes = len(applied) + plan.changes + sum(s == "set" for s in states.values())
     path = env_file_path(args)
     values = app_env.render(secrets, endpoints, overrides)
@@ -121,6 +117,22 @@ def bootstrap(args: argparse.Namespace) -> int:
     verdict = f"{changes} change(s)" if changes else "nothing changed"
     print(f"Bootstrap of stack {args.stack}: done, {verdict}.")
     return 0
+
+
+def _endpoints(where: leader.Where, database: str, pooler_port: int) -> app_env.Endpoints:
+    """Where the env file sends the app: the servers used, or on ha every node."""
+    pg_at, redis_at = where.postgres, address_of(where.redis_url, 6379)
+    return app_env.Endpoints(
+        postgres_host=tcp_host(pg_at[0]),
+        postgres_port=pg_at[1],
+        database=database,
+        pooler_port=pooler_port,
+        redis_host=redis_at[0],
+        redis_port=redis_at[1],
+        postgres_hosts=tuple(host for host, _ in where.nodes),
+        sentinels=tuple(f"{host}:{port}" for host, port in where.sentinels),
+        sentinel_master=where.master_name,
+    )
 
 
 def _bootstrap_database(
@@ -143,8 +155,3 @@ def _bootstrap_database(
         )
         print("Role passwords: " + ", ".join(f"{r} {s}" for r, s in states.items()) + ".")
         return applied, plan, states, conn.info.dbname
-
-
-def tcp_host(host: str) -> str:
-    # A socket directory is no address for the app; it reaches the published port.
-    return "127.0.0.1" if host.startswith("/") else host

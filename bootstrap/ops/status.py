@@ -10,11 +10,11 @@ import redis
 
 from bootstrap.backup import last_drill
 from bootstrap.errors import Bo1Error, ConnectionFailed
+from bootstrap.ha import leader
 from bootstrap.migrate.files import Migration, discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
-from bootstrap.ops.bootstrap import tcp_host
 from bootstrap.pooler import console
-from bootstrap.postgres.connect import connect_superuser, target
+from bootstrap.postgres.connect import connect_superuser
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.releases import MODULE_NAMES
 from bootstrap.remote.reach import address_of, reach, url_at
@@ -27,13 +27,15 @@ def _mb(n: int) -> str:
 def stack_status(args: argparse.Namespace) -> int:
     migrations = discover(resolve_dir(args.migrations_dir))
     redis_url = redis_connect.resolve_url(args.redis_url)
-    pg_at, redis_at = target(args.dsn), address_of(redis_url, 6379)
-    pooler_at = (tcp_host(pg_at[0]), console.port(args))
-    with reach(args.docker_host, [pg_at, redis_at, pooler_at]) as here:
-        reached = (here[pg_at], url_at(redis_url, here[redis_at]))
-        code = _show(args, migrations, redis_url, pg_at, reached)
-        print(f"Pooler {pooler_at[0]}:{pooler_at[1]}")
-        print(f"  pools       {_pools(args, here[pooler_at])}")
+    where = leader.resolve(args.dsn, redis_url, args.docker_host, args.wait)
+    pg_at, redis_at = where.postgres, address_of(where.redis_url, 6379)
+    poolers = where.poolers(console.port(args))
+    with reach(args.docker_host, [pg_at, redis_at, *poolers]) as here:
+        reached = (here[pg_at], url_at(where.redis_url, here[redis_at]))
+        code = _show(args, migrations, redis_url, reached, where)
+        for at in poolers:
+            print(f"Pooler {at[0]}:{at[1]}")
+            print(f"  pools       {_pools(args, here[at])}")
         return code
 
 
@@ -53,17 +55,17 @@ def _show(
     args: argparse.Namespace,
     migrations: list[Migration],
     redis_url: str,
-    pg_at: tuple[str, int],
     reached: tuple[tuple[str, int], str],
+    where: leader.Where,
 ) -> int:
-    """The screen; ``pg_at`` and ``redis_url`` as published, ``reached`` where to connect."""
+    """The screen; ``where`` and ``redis_url`` as published, ``reached`` where to connect."""
     with connect_superuser(args.dsn, wait=args.wait, at=reached[0]) as conn:
         rows = Migrator(conn, migrations, say=lambda _: None).status()
         counts = conn.execute(
             "SELECT count(*) FILTER (WHERE is_active), count(*) FILTER (WHERE NOT is_active)"
             " FROM personas"
         ).fetchone()
-        where = f"{pg_at[0]}:{pg_at[1]}/{conn.info.dbname}"
+        pg_at = f"{where.postgres[0]}:{where.postgres[1]}/{conn.info.dbname}"
         drill = last_drill.newest(conn)
     with redis_connect.connect(reached[1], wait=args.wait) as r:
         try:
@@ -78,7 +80,7 @@ def _show(
     applied = [r for r in rows if r.state != "pending"]
     pending = [r for r in rows if r.state == "pending"]
     latest = f"{applied[-1].version:04d}_{applied[-1].name}" if applied else "none"
-    print(f"Postgres {where}")
+    print(f"Postgres {'leader ' if where.ha else ''}{pg_at}")
     print(f"  migrations  {len(applied)} applied (latest {latest}), {len(pending)} pending")
     changed = [r for r in rows if r.state in ("changed", "file missing")]
     if changed:
@@ -91,7 +93,9 @@ def _show(
     print(f"  backups     {drill.summary() if drill else 'no restore drill recorded'}")
     used, limit = int(memory["used_memory"]), int(memory.get("maxmemory", 0))
     share = f" ({used / limit:.1%})" if limit else ""
-    print(f"Redis {redis_connect.describe(redis_url)}")
+    master = ":".join(map(str, address_of(where.redis_url, 6379)))
+    master = f", now {master}" if where.ha else ""
+    print(f"Redis {redis_connect.describe(redis_url)}{master}")
     print(
         f"  memory      {_mb(used)} of {_mb(limit) if limit else 'no limit'}{share},"
         f" policy {memory.get('maxmemory_policy')}"

@@ -22,12 +22,13 @@ import redis
 
 from bootstrap.appenv import env_file
 from bootstrap.backup import last_drill
-from bootstrap.errors import Bo1Error, ConnectionFailed
+from bootstrap.errors import Bo1Error, ConnectionFailed, UsageError
+from bootstrap.ha import leader
 from bootstrap.migrate.files import discover, resolve_dir
 from bootstrap.migrate.runner import Migrator
-from bootstrap.ops.bootstrap import env_file_path, tcp_host
+from bootstrap.ops.bootstrap import env_file_path
 from bootstrap.pooler import console
-from bootstrap.postgres.connect import conn_params, connect, connect_superuser, target
+from bootstrap.postgres.connect import conn_params, connect, connect_superuser, targets
 from bootstrap.postgres.tenancy import APP_ROLE, POLICIES, SERVICE_ROLE
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.redisdb.keys import FAMILIES
@@ -257,9 +258,10 @@ def _app_redis(redis_url: str) -> Check:
     )
 
 
-def pooler_check(at: tuple[str, int], database: str, published: tuple[str, int]) -> Check:
+def pooler_check(
+    at: tuple[str, int], database: str, published: tuple[str, int], name: str = "pooler"
+) -> Check:
     """Reachable, transaction mode, session state reset; the pools' use right now."""
-    name = "pooler"
     try:
         state = console.read(at, database)
     except Bo1Error as exc:
@@ -268,14 +270,19 @@ def pooler_check(at: tuple[str, int], database: str, published: tuple[str, int])
     return Check(name, ok, f"PgBouncer {state.version.split()[-1]}: {state.summary()}")
 
 
-def app_url_check(database_url: str, pooler_at: tuple[str, int]) -> Check:
-    """The env file sends the app through the pooler, never straight to Postgres."""
-    at = address_of(database_url, 5432) if database_url else None
-    where = f"{at[0]}:{at[1]}" if at else "missing"
+def app_url_check(database_url: str, poolers: list[tuple[str, int]]) -> Check:
+    """The env file sends the app through the pooler(s), never straight to Postgres."""
+    try:
+        at = targets(database_url, {}) if database_url else []
+    except UsageError as exc:
+        at, where = [], exc.message
+    else:
+        where = ", ".join(f"{h}:{p}" for h, p in at) or "missing"
     return Check(
         "app through pooler",
-        at == pooler_at,
-        f"DATABASE_URL points at {where}; the pooler is {pooler_at[0]}:{pooler_at[1]}",
+        sorted(at) == sorted(poolers),
+        f"DATABASE_URL points at {where}; the pooler"
+        f"{'s are' if len(poolers) > 1 else ' is'} {', '.join(f'{h}:{p}' for h, p in poolers)}",
     )
 
 
@@ -291,21 +298,28 @@ def verify(args: argparse.Namespace) -> int:
     settings = stack_settings(args.stack)
     env = env_file.read(env_file_path(args))
     ops_url = redis_connect.resolve_url(args.redis_url)
-    database_url, app_redis_url = env.get("DATABASE_URL", ""), env.get("REDIS_URL", "")
+    database_url = env.get("DATABASE_URL", "")
+    app_redis_url = env.get("REDIS_URL", "") or leader.app_redis_url(env)
+    where = leader.resolve(args.dsn, ops_url, args.docker_host, args.wait)
     # Every address as the Docker host publishes it; reach() says where to connect from here.
-    pg_at, ops_at = target(args.dsn), address_of(ops_url, 6379)
-    pooler_at = (tcp_host(pg_at[0]), console.port(args))
-    app_at = [address_of(u, port) for u, port in ((database_url, 5432), (app_redis_url, 6379)) if u]
-    with reach(args.docker_host, [pg_at, ops_at, pooler_at, *app_at]) as here:
-        checks = _checks(args, settings, here[pg_at], url_at(ops_url, here[ops_at]))
+    pg_at, ops_at = where.postgres, address_of(where.redis_url, 6379)
+    poolers = where.poolers(console.port(args))
+    apps = {url: port for url, port in ((database_url, 5432), (app_redis_url, 6379)) if url}
+    app_at = [] if where.ha else [address_of(url, port) for url, port in apps.items()]
+    with reach(args.docker_host, [pg_at, ops_at, *poolers, *app_at]) as here:
+        checks = _checks(args, settings, here[pg_at], url_at(where.redis_url, here[ops_at]))
         database = conn_params(args.dsn).get("dbname") or os.environ.get("PGDATABASE")
         database = database or settings.postgres_database
-        checks.append(pooler_check(here[pooler_at], database, pooler_at))
-        checks.append(app_url_check(database_url, pooler_at))
-        checks += app_checks(
-            database_url and url_at(database_url, here[address_of(database_url, 5432)]),
-            app_redis_url and url_at(app_redis_url, here[address_of(app_redis_url, 6379)]),
-        )
+        for at in poolers:
+            name = f"pooler {at[0]}" if where.ha else "pooler"
+            checks.append(pooler_check(here[at], database, at, name))
+        checks.append(app_url_check(database_url, poolers))
+        # ha: the app's own multi-host and Sentinel URLs, as it uses them (no tunnel there)
+        reached = {
+            url: url if where.ha else url_at(url, here[address_of(url, port)])
+            for url, port in apps.items()
+        }
+        checks += app_checks(reached.get(database_url, ""), reached.get(app_redis_url, ""))
     print(render_table(checks))
     return 1 if any(not c.ok for c in checks) else 0
 

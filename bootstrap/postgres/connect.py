@@ -44,15 +44,29 @@ def conn_params(dsn: str) -> dict[str, str]:
         ) from None
 
 
-def target(dsn: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
-    """(host, port) the way libpq fills them: --dsn, then PGHOST/PGPORT, then its defaults."""
+def targets(dsn: str, env: Mapping[str, str] = os.environ) -> list[tuple[str, int]]:
+    """Every (host, port) the way libpq fills them: --dsn, then PGHOST/PGPORT, then its
+    defaults. A multi-host DSN (an ha stack's nodes) names several; one port serves all."""
     params = conn_params(dsn)
-    host = params.get("host") or env.get("PGHOST") or "/var/run/postgresql"
-    port = params.get("port") or env.get("PGPORT") or "5432"
+    hosts = (params.get("host") or env.get("PGHOST") or "/var/run/postgresql").split(",")
+    ports = (params.get("port") or env.get("PGPORT") or "5432").split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    if len(ports) != len(hosts) or not all(hosts):
+        raise UsageError(
+            f"--dsn names {len(hosts)} host(s) and {len(ports)} port(s): give one port,"
+            " or one per host"
+        )
     try:
-        return host, int(port)
+        return [(host, int(port)) for host, port in zip(hosts, ports, strict=True)]
     except ValueError:
-        raise UsageError(f"invalid port {port!r} (--dsn or PGPORT): use a number") from None
+        bad = next(p for p in ports if not p.isdigit())
+        raise UsageError(f"invalid port {bad!r} (--dsn or PGPORT): use a number") from None
+
+
+def target(dsn: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """(host, port) of a single-host DSN (the first host of a multi-host one)."""
+    return targets(dsn, env)[0]
 
 
 def describe_target(dsn: str, env: Mapping[str, str] = os.environ) -> str:

@@ -54,6 +54,11 @@ def _hosts(parts: SplitResult) -> str:
     return parts.netloc.rpartition("@")[2]
 
 
+def sentinels(url: str) -> list[tuple[str, int]]:
+    """Each Sentinel (host, port) a redis+sentinel:// URL names."""
+    return _sentinels(urlsplit(url))
+
+
 def _sentinels(parts: SplitResult) -> list[tuple[str, int]]:
     out = []
     for item in _hosts(parts).split(","):

@@ -36,6 +36,11 @@ def reach(docker_host: str | None, targets: Sequence[Address]) -> Iterator[dict[
         yield local
 
 
+def tcp_host(host: str) -> str:
+    # A socket directory is no address for the app; it reaches the published port.
+    return "127.0.0.1" if host.startswith("/") else host
+
+
 def url_at(url: str, address: Address) -> str:
     """``url`` (redis:// or postgresql://) with its host and port replaced, credentials kept."""
     parts = urlsplit(url)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pulumi
@@ -49,6 +49,43 @@ def clean_command(argv: list[str], names: list[str]) -> str:
     return f"env -i {passed} " + " ".join(shlex.quote(part) for part in argv)
 
 
+def single_host_targets(
+    settings: StackSettings,
+    redis_ops_url: pulumi.Output[str],
+    pg: ContainerService,
+    docker_host: DockerHost | None,
+) -> dict[str, pulumi.Input[str]]:
+    """Where bootstrap finds a single-host stack: its published ports, through its Docker host."""
+    targets: dict[str, pulumi.Input[str]] = {
+        "PGHOST": settings.client_host,
+        "PGPORT": str(settings.postgres_port),
+        "REDIS_URL": redis_ops_url,
+        # Only for re-keying a rotated superuser password over the container's socket,
+        # where the superuser is the `postgres` OS user (peer).
+        "BO1_POSTGRES_LOCAL_PSQL": (
+            f"docker exec -i -u postgres {pg.container_name}"
+            f" psql -U {SUPERUSER} -d {settings.postgres_database}"
+        ),
+    }
+    if docker_host and docker_host.host:
+        targets["DOCKER_HOST"] = docker_host.host
+        targets["BO1_DOCKER_SSH_OPTS"] = json.dumps(list(docker_host.ssh_opts))
+    return targets
+
+
+def ha_targets(
+    settings: StackSettings, sentinel_ops_url: pulumi.Output[str]
+) -> dict[str, pulumi.Input[str]]:
+    """Where bootstrap finds an ha stack: every Postgres node (libpq's multi-host PGHOST; it
+    keeps the leader) and the Sentinels, each node at its own address."""
+    nodes = [n.address for n in settings.ha_nodes if n.postgres]
+    return {
+        "PGHOST": ",".join(nodes),
+        "PGPORT": str(settings.postgres_port),
+        "REDIS_URL": sentinel_ops_url,
+    }
+
+
 class BootstrapHook(pulumi.ComponentResource):
     run: command.local.Command
 
@@ -58,13 +95,14 @@ class BootstrapHook(pulumi.ComponentResource):
         settings: StackSettings,
         catalogue: Catalogue,
         secrets: Mapping[str, pulumi.Output[str]],
-        redis_ops_url: pulumi.Output[str],
-        pg: ContainerService,
-        cache: ContainerService,
-        pool: ContainerService,
-        docker_host: DockerHost | None = None,
+        targets: Mapping[str, pulumi.Input[str]],
+        data: Sequence[ContainerService],
+        ready: Sequence[ContainerService],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``targets``: the connection variables (single_host_targets, ha_targets); ``data``:
+        the Postgres and Redis containers (one replaced may sit on a fresh volume: run
+        again); ``ready``: what must be up first, the data containers and the poolers."""
         super().__init__("bo1:infra:BootstrapHook", name, None, opts)
         # bootstrap reads the secrets every topology has; the ha-only ones are the containers'
         secret_env = {
@@ -75,24 +113,13 @@ class BootstrapHook(pulumi.ComponentResource):
             [*inputs.NAMES, *secret_env],
         )
         environment: dict[str, pulumi.Input[str]] = {
-            "PGHOST": settings.client_host,
-            "PGPORT": str(settings.postgres_port),
+            **targets,
             "PGUSER": SUPERUSER,
             "PGDATABASE": settings.postgres_database,
             "BO1_POOLER_PORT": str(settings.pooler_port),
-            "REDIS_URL": redis_ops_url,
             "BO1_APP_SETTINGS": json.dumps(settings.app_settings, sort_keys=True),
-            # Only for re-keying a rotated superuser password over the container's socket,
-            # where the superuser is the `postgres` OS user (peer).
-            "BO1_POSTGRES_LOCAL_PSQL": (
-                f"docker exec -i -u postgres {pg.container_name}"
-                f" psql -U {SUPERUSER} -d {settings.postgres_database}"
-            ),
             **secret_env,
         }
-        if docker_host and docker_host.host:
-            environment["DOCKER_HOST"] = docker_host.host
-            environment["BO1_DOCKER_SSH_OPTS"] = json.dumps(list(docker_host.ssh_opts))
         digest: pulumi.Output[str] = pulumi.Output.all(**secrets).apply(secrets_digest)
         secret_digest: pulumi.Output[str] = pulumi.Output.secret(digest)
         self.run = command.local.Command(
@@ -104,11 +131,10 @@ class BootstrapHook(pulumi.ComponentResource):
                 files_digest(resolve_dir(None), "*.sql"),
                 file_digest(PERSONAS_FILE),
                 secret_digest,
-                pg.container.id,
-                cache.container.id,
+                *(service.container.id for service in data),
             ],
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[pg.container, cache.container, pool.container]
+                parent=self, depends_on=[service.container for service in ready]
             ),
         )
         self.register_outputs({"stdout": self.run.stdout})

@@ -1,11 +1,13 @@
-"""The containers of an ``ha`` stack, node by node (pure): etcd, Patroni with Postgres, its
-PgBouncer, Redis and Sentinel.
+"""The containers of an ``ha`` stack, node by node (pure): etcd, Patroni with Postgres,
+HAProxy and PgBouncer, Redis and Sentinel.
 
 Every one runs on its Docker host's own network and listens on its node's address (and
 loopback): the addresses the other nodes and the clients use are the ones the
 processes bind and announce, exactly as in the failover tests, which run these same
 renderings (bootstrap/ha/) on the real binaries with one network namespace per node.
-Postgres and PgBouncer share the node's socket directory through a volume.
+Each Postgres node's PgBouncer reaches the leader through the node's HAProxy, which asks
+Patroni who leads (bootstrap/ha/haproxy.py): every pooler serves writes, before and after
+a failover.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import replace
 
-from bootstrap.ha import config, sentinel
+from bootstrap.ha import config, haproxy, sentinel
 from bootstrap.pooler import config as pooler_config
 from infra.settings import HaNodeSetting, StackSettings
 from infra.specs import pooler, postgres_server, redis_server
@@ -28,6 +30,7 @@ ETCD_DATA = "/var/lib/bo1-etcd"
 REPLICATION_CONF = "/usr/local/etc/redis/replication.conf"
 SENTINEL_TEMPLATE = "/usr/local/etc/redis/sentinel.conf"
 SENTINEL_DATA = "/data"
+HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 
 
 def _node(me: HaNodeSetting) -> config.Node:
@@ -84,6 +87,7 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
         port=settings.postgres_port,
         socket_dir=postgres_server.SOCKET_DIR,
         parameters=postgres_server.server_settings(settings),
+        database=settings.postgres_database,
     )
     passwords = {
         "superuser": values["postgresSuperuserPassword"],
@@ -119,13 +123,37 @@ def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     )
 
 
+def postgres_nodes(settings: StackSettings) -> tuple[config.Node, ...]:
+    return tuple(_node(n) for n in settings.ha_nodes if n.postgres)
+
+
+def haproxy_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    """The node's HAProxy: loopback only, to whichever Postgres node Patroni calls primary."""
+    rendered = haproxy.haproxy_cfg(postgres_nodes(settings), postgres_port=settings.postgres_port)
+    # Healthy while it has a leader to send connections to: pg_isready through it.
+    health = ("CMD", "pg_isready", "-h", "127.0.0.1", "-p", str(haproxy.HAPROXY_PORT))
+    return ContainerSpec(
+        **_base(settings, "haproxy", me),  # type: ignore[arg-type]
+        image=ha_image_build(settings).tag,
+        command=("haproxy", "-db", "-f", HAPROXY_CFG),
+        files=(File(HAPROXY_CFG, rendered),),
+        healthcheck=Healthcheck(test=health),
+        volume_name=None,
+        data_path="/var/lib/haproxy",
+        memory_mb=64,
+        stop_grace_s=30,
+        user="haproxy",
+    )
+
+
 def pooler_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
-    """The node's PgBouncer, in front of the node's own Postgres (socket): a client URL
-    with every node's pooler and target_session_attrs=read-write lands on the leader's."""
+    """The node's PgBouncer, its server connections through the node's HAProxy to the
+    leader: any node's pooler serves the application, whichever node leads."""
     spec = pooler.container(settings)
     layout = replace(
         pooler.layout(settings), listen_addr=f"{me.address},127.0.0.1",
-        listen_port=settings.pooler_port, server_port=settings.postgres_port,
+        listen_port=settings.pooler_port, server_host="127.0.0.1",
+        server_port=haproxy.HAPROXY_PORT,
     )  # fmt: skip
     return replace(
         spec,
@@ -136,6 +164,7 @@ def pooler_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
             pooler.auth_file(layout),
         ),
         healthcheck=pooler.healthcheck(settings.pooler_port),
+        mounts=(),  # TCP to HAProxy, not the node's socket
     )
 
 
@@ -208,7 +237,7 @@ def node_containers(settings: StackSettings, me: HaNodeSetting) -> list[Containe
     """What runs on one node, in start order."""
     specs = [etcd(settings, me)]
     if me.postgres:
-        specs += [patroni(settings, me), pooler_for(settings, me)]
+        specs += [patroni(settings, me), haproxy_for(settings, me), pooler_for(settings, me)]
     if me.redis:
         specs.append(redis(settings, me))
     specs.append(sentinel_for(settings, me))

