@@ -66,28 +66,52 @@ def pgbackrest_conf(policy: Policy, paths: Paths, cipher_pass: str) -> str:
         [
             "# bo1-infra pgbackrest.conf (generated; do not edit)",
             "[global]",
-            f"repo1-path={paths.repo}",
-            f"repo1-cipher-type={CIPHER}",
-            f"repo1-cipher-pass={cipher_pass}",
-            f"repo1-retention-full={policy.retention_full}",
-            f"repo1-retention-diff={policy.retention_diff}",
-            f"compress-type={policy.compress_type}",
-            f"process-max={policy.process_max}",
+            *repository_options(policy, paths.repo, cipher_pass),
             "start-fast=y",  # checkpoint at once: a backup starts now, not at the next checkpoint
             "job-retry=1",  # a local repository: one immediate retry, no 15 s wait on a bad file
-            "log-level-console=warn",
-            "log-level-stderr=off",
-            "log-level-file=off",
-            f"lock-path={paths.lock}",
-            f"spool-path={paths.spool}",
+            *run_options(policy, paths),
             "",
             f"[{STANZA}]",
-            f"pg1-path={paths.pg_data}",
-            f"pg1-socket-path={paths.socket}",
-            f"pg1-port={paths.port}",
+            *postgres_options(paths),
             "",
         ]
     )
+
+
+def cipher_options(cipher_pass: str) -> list[str]:
+    return [f"repo1-cipher-type={CIPHER}", f"repo1-cipher-pass={cipher_pass}"]
+
+
+def repository_options(policy: Policy, repo: str, cipher_pass: str) -> list[str]:
+    """Where the repository is, its encryption and what it keeps."""
+    return [
+        f"repo1-path={repo}",
+        *cipher_options(cipher_pass),
+        f"repo1-retention-full={policy.retention_full}",
+        f"repo1-retention-diff={policy.retention_diff}",
+    ]
+
+
+def run_options(policy: Policy, paths: Paths) -> list[str]:
+    """How pgBackRest works and logs (to the console only: a container's output)."""
+    return [
+        f"compress-type={policy.compress_type}",
+        f"process-max={policy.process_max}",
+        "log-level-console=warn",
+        "log-level-stderr=off",
+        "log-level-file=off",
+        f"lock-path={paths.lock}",
+        f"spool-path={paths.spool}",
+    ]
+
+
+def postgres_options(paths: Paths, index: int = 1) -> list[str]:
+    """Where Postgres number ``index`` keeps its data and answers."""
+    return [
+        f"pg{index}-path={paths.pg_data}",
+        f"pg{index}-socket-path={paths.socket}",
+        f"pg{index}-port={paths.port}",
+    ]
 
 
 def archive_settings(policy: Policy, paths: Paths) -> dict[str, str]:

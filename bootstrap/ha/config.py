@@ -73,6 +73,9 @@ class PostgresNode:
     socket_dir: str = "/var/run/postgresql"
     parameters: Mapping[str, str] = field(default_factory=dict)
     database: str = "bo1"  # created once, when Patroni bootstraps the cluster
+    # WAL archiving (bootstrap/backup/policy.archive_settings): this node's own settings,
+    # not the cluster-wide ones in etcd, since each node names its own pgbackrest.conf
+    archive: Mapping[str, str] = field(default_factory=dict)
 
 
 def patroni_config(
@@ -151,7 +154,7 @@ def patroni_config(
                 },
             },
             "parameters": {"unix_socket_directories": pg.socket_dir,
-                           "password_encryption": "scram-sha-256"},
+                           "password_encryption": "scram-sha-256", **dict(pg.archive)},
         },
     }  # fmt: skip
     return json.dumps(config, indent=2) + "\n"

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,9 +168,15 @@ def _as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
 
 
 @contextmanager
-def ha_cluster(workdir: Path, synchronous: bool, lan: netns.Lan | None = None) -> Iterator[Cluster]:
-    """Patroni + etcd on the three hosts of ``lan`` (a new one when not given)."""
-    workdir.mkdir(parents=True)
+def ha_cluster(
+    workdir: Path,
+    synchronous: bool,
+    lan: netns.Lan | None = None,
+    archive: Callable[[Path], Mapping[str, str]] | None = None,
+) -> Iterator[Cluster]:
+    """Patroni + etcd on the first three hosts of ``lan`` (a new one when not given).
+    ``archive``: a node's WAL archiving settings, given its home directory."""
+    workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     password = secrets.token_urlsafe(18)
     passwords = {
@@ -180,22 +186,24 @@ def ha_cluster(workdir: Path, synchronous: bool, lan: netns.Lan | None = None) -
     }
     with ExitStack() as stack:
         lan = lan or stack.enter_context(netns.lan(3))
-        nodes = tuple(config.Node(f"node{i}", h.ip) for i, h in enumerate(lan.hosts))
+        hosts = lan.hosts[:3]
+        nodes = tuple(config.Node(f"node{i}", h.ip) for i, h in enumerate(hosts))
         procs: dict[str, subprocess.Popen[bytes]] = {}
         token = secrets.token_hex(8)
-        for node, host in zip(nodes, lan.hosts, strict=True):
+        for node, host in zip(nodes, hosts, strict=True):
             argv = config.etcd_args(node, nodes, str(workdir / f"etcd-{node.name}"), token)
             log = (workdir / f"etcd-{node.name}.log").open("wb")
             procs[f"etcd-{node.name}"] = subprocess.Popen(
                 host.run(*argv), stdout=log, stderr=log, cwd=workdir
             )
-        for node, host in zip(nodes, lan.hosts, strict=True):
+        for node, host in zip(nodes, hosts, strict=True):
             home = workdir / node.name
-            home.mkdir(mode=0o700)
+            home.mkdir(mode=0o700, exist_ok=True)
             shutil.chown(home, "postgres", "postgres")
             pg = config.PostgresNode(
                 data_dir=str(home / "data"), bin_dir=str(PG_BINDIR), socket_dir=str(home),
                 parameters={"fsync": "off", "shared_buffers": "32MB", "max_connections": "40"},
+                archive=archive(home) if archive else {},
             )  # fmt: skip
             yml = home / "patroni.yml"
             rendered = config.patroni_config(
@@ -577,7 +585,7 @@ def node_poolers(cluster: Cluster, auth_file: str, database: str) -> Iterator[li
     rendered = haproxy.haproxy_cfg(cluster.nodes)
     with ExitStack() as stack:
         poolers = []
-        for node, host in zip(cluster.nodes, cluster.lan.hosts, strict=True):
+        for node, host in zip(cluster.nodes, cluster.lan.hosts[: len(cluster.nodes)], strict=True):
             cfg = cluster.workdir / f"haproxy-{node.name}.cfg"
             cfg.write_text(rendered)
             cfg.chmod(0o644)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -56,17 +57,37 @@ def _ip(*args: str, check: bool = True) -> None:
 
 
 def sweep() -> None:
-    """Remove the namespaces and links a killed run left behind."""
+    """Remove the namespaces and bridges a killed run left behind. Only those of test runs
+    that are gone: a second test session on the machine keeps its own (their names carry
+    the pid of the process that made them)."""
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for line in listed.splitlines():
         name = line.split()[0] if line.strip() else ""
-        if name.startswith(PREFIX):
-            _ip("netns", "del", name, check=False)
+        owner = re.match(rf"{PREFIX}(\d+)[ln]\d+$", name)
+        if name.startswith(PREFIX) and not (owner and _alive(int(owner.group(1)))):
+            _ip("netns", "del", name, check=False)  # takes the veth pairs into it along
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     for line in links.splitlines():
         link = line.split(":")[1].strip().split("@")[0]
-        if link.startswith(PREFIX):
+        if link.startswith(PREFIX) and link.endswith("br") and not _ports(link):
             _ip("link", "del", link, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ports(bridge: str) -> str:
+    """The links attached to ``bridge`` (a live lan's veths)."""
+    return subprocess.run(
+        ["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True
+    ).stdout.strip()
 
 
 @contextmanager
@@ -121,14 +142,18 @@ def lan(count: int) -> Iterator[Lan]:
     hosts = tuple(
         Namespace(name, f"10.232.{run}.1", f"10.232.{run}.{10 + i}") for i, name in enumerate(names)
     )
+    made: list[tuple[str, ...]] = []  # what to delete: only what this call created
     try:
         _ip("link", "add", bridge, "type", "bridge")
+        made.append(("link", "del", bridge))
         _ip("addr", "add", f"10.232.{run}.1/24", "dev", bridge)
         _ip("link", "set", bridge, "up")
         for host, out in zip(hosts, outside, strict=True):
             inside = out[:-1] + "b"
             _ip("netns", "add", host.name)
+            made.append(("netns", "del", host.name))  # takes the inside end with it
             _ip("link", "add", out, "type", "veth", "peer", "name", inside)
+            made.append(("link", "del", out))
             _ip("link", "set", inside, "netns", host.name)
             _ip("link", "set", out, "master", bridge)
             _ip("link", "set", out, "up")
@@ -137,7 +162,5 @@ def lan(count: int) -> Iterator[Lan]:
             _ip("-n", host.name, "link", "set", "lo", "up")
         yield Lan(bridge, f"10.232.{run}.1", hosts, tuple(outside))
     finally:
-        for host, out in zip(hosts, outside, strict=True):
-            _ip("netns", "del", host.name, check=False)
-            _ip("link", "del", out, check=False)
-        _ip("link", "del", bridge, check=False)
+        for command in reversed(made):
+            _ip(*command, check=False)

@@ -1,0 +1,251 @@
+"""pgBackRest on an ``ha`` stack, on real binaries: a repository host of its own (a fourth
+network namespace) and three Patroni nodes, every host's pgbackrest.conf rendered by
+bootstrap/ha/backup.py, TLS between them with certificates of a throwaway CA.
+
+WAL is archived from whichever node leads, a backup taken before a failover and one
+after it come from the leader of the moment, and a restore of the repository on the
+repository host holds the writes of both leaders.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+
+from bootstrap.backup.policy import STANZA, Paths, Policy, archive_settings
+from bootstrap.ha import backup
+from bootstrap.ha.config import Node
+from tests.support import netns
+from tests.support.ha import REQUIRES, Cluster, connect_when_up, ha_cluster
+from tests.support.postgres_server import PG_BINDIR
+from tests.support.tls import make_ca, node_cert
+
+pytestmark = REQUIRES
+
+POLICY = Policy(process_max=1)
+RESTORED_PORT = 54391
+
+
+def _paths(home: Path) -> Paths:
+    """A host's pgBackRest paths in the test: under its home, Postgres's as Patroni runs it."""
+    return Paths(
+        config_dir=str(home / "pgbackrest"), repo=str(home / "repo"), pg_data=str(home / "data"),
+        socket=str(home), pg_bindir=str(PG_BINDIR), spool=str(home / "spool"),
+        lock=str(home / "lock"),
+    )  # fmt: skip
+
+
+def _tls(home: Path, ca: tuple[Path, Path], node: Node) -> backup.Tls:
+    crt, key = node_cert(home / "pgbackrest" / "tls", ca, node.name, node.address)
+    return backup.Tls(ca=str(ca[0]), cert=str(crt), key=str(key))
+
+
+def _as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
+    return host.run("setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv)
+
+
+class Repository:
+    """The repository host: pgbackrest run there as postgres, with its rendered file."""
+
+    def __init__(self, host: netns.Namespace, paths: Paths) -> None:
+        self.host, self.paths = host, paths
+
+    def pgbackrest(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        argv = _as_postgres(
+            self.host, "pgbackrest", f"--config={self.paths.config}", f"--stanza={STANZA}", *args
+        )
+        done = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=300)
+        if check:
+            assert done.returncode == 0, f"pgbackrest {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done
+
+
+@contextmanager
+def backed_up_cluster(workdir: Path) -> Iterator[tuple[Cluster, Repository]]:
+    """Three Patroni nodes archiving to a fourth host's repository, every host's pgBackRest
+    TLS server running."""
+    workdir.mkdir(parents=True)
+    workdir.chmod(0o755)
+    ca = make_ca(workdir / "ca")
+    cipher = "test-cipher-passphrase-0123456789"
+    with ExitStack() as stack:
+        lan = stack.enter_context(netns.lan(4))
+        repo_home = workdir / "repo-host"
+        repo = Node("repo", lan.hosts[3].ip)
+        pg_nodes = tuple(Node(f"node{i}", h.ip) for i, h in enumerate(lan.hosts[:3]))
+        homes = {n.name: workdir / "pg" / n.name for n in pg_nodes}
+        confs: dict[str, str] = {}
+        repo_paths = _paths(repo_home)
+        for node in pg_nodes:  # rendered before Patroni starts: it archives from the start
+            paths = replace(_paths(homes[node.name]), repo=repo_paths.repo)
+            confs[node.name] = backup.postgres_node_conf(
+                POLICY, paths, node, repo, _tls(homes[node.name], ca, node), cipher
+            )
+        there = tuple((n, _paths(homes[n.name])) for n in pg_nodes)
+        confs[repo.name] = backup.repository_conf(
+            POLICY, repo_paths, repo, there, _tls(repo_home, ca, repo), cipher
+        )
+        for name, home in [*homes.items(), (repo.name, repo_home)]:
+            _write_as_postgres(home, confs[name])
+        running = ha_cluster(workdir / "pg", synchronous=True, lan=lan, archive=_archive_settings)
+        cluster = stack.enter_context(running)
+        hosts = [*zip(lan.hosts[:3], homes.values(), strict=True), (lan.hosts[3], repo_home)]
+        for host, home in hosts:
+            server = subprocess.Popen(
+                _as_postgres(host, "pgbackrest", f"--config={_paths(home).config}", "server"),
+                stdout=subprocess.DEVNULL, stderr=(home / "pgbackrest-server.log").open("wb"),
+                cwd="/",
+            )  # fmt: skip
+            stack.callback(_stop, server)
+            host.wait_listening(backup.TLS_PORT, host.ip)
+        yield cluster, Repository(lan.hosts[3], repo_paths)
+
+
+def _archive_settings(home: Path) -> dict[str, str]:
+    """A node's archive_command and friends, as the stack renders them, with its paths."""
+    return archive_settings(POLICY, _paths(home))
+
+
+def _write_as_postgres(home: Path, conf: str) -> None:
+    """The host's folders and pgbackrest.conf, the postgres user's (it runs pgBackRest)."""
+    paths = _paths(home)
+    for folder in (home, Path(paths.config_dir), Path(paths.repo), Path(paths.spool),
+                   Path(paths.lock)):  # fmt: skip
+        folder.mkdir(parents=True, exist_ok=True)
+    Path(paths.config).write_text(conf)
+    for path in [home, *home.rglob("*")]:
+        if path.name != "ca.key":
+            shutil.chown(path, "postgres", "postgres")
+    for key in home.rglob("node.key"):
+        key.chmod(0o600)
+    home.chmod(0o700)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait(timeout=30)
+
+
+def _write(cluster: Cluster, label: str, rows: int) -> str:
+    """``rows`` rows labelled ``label`` on the leader of the moment; its name."""
+    with connect_when_up(cluster.url("bo1"), timeout=60) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS events (label text, n int)")
+        conn.execute("INSERT INTO events SELECT %s, g FROM generate_series(1, %s) g", [label, rows])
+        conn.execute("SELECT pg_switch_wal()")
+        return str(conn.info.host)
+
+
+def _backups(repo: Repository) -> list[dict[str, object]]:
+    import json
+
+    info = json.loads(repo.pgbackrest("--output=json", "info").stdout)
+    return list(info[0]["backup"])
+
+
+def _wait_archived(repo: Repository, timeout: float = 60) -> None:
+    """Until `pgbackrest check` passes: it switches WAL on the primary and waits for it."""
+    deadline = time.monotonic() + timeout
+    while (done := repo.pgbackrest("check", check=False)).returncode != 0:
+        assert time.monotonic() < deadline, done.stdout + done.stderr
+        time.sleep(1)
+
+
+def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
+    scratch_root: Path,
+) -> None:
+    with backed_up_cluster(scratch_root / "ha-backup") as (cluster, repo):
+        cluster.complete()
+        repo.pgbackrest("stanza-create")
+        _wait_archived(repo)
+        first = _write(cluster, "before", 1000)
+        repo.pgbackrest("--type=full", "backup")
+        old = cluster.leader()
+        assert old.address == first
+        cluster.kill_postgres(old)
+        deadline = time.monotonic() + 60
+        while cluster.leader() == old and time.monotonic() < deadline:
+            time.sleep(0.5)
+        new = cluster.leader()
+        second = _write(cluster, "after", 500)
+        _wait_archived(repo)  # the new leader archives to the same repository
+        cluster.complete()
+        repo.pgbackrest("--type=diff", "backup")  # from the new leader
+        third = _write(cluster, "latest", 10)
+        _wait_archived(repo)
+        backups = _backups(repo)
+        refused = _as_intruder(repo, scratch_root / "ha-backup")
+        restored = _restore(repo, scratch_root / "ha-backup" / "restored")
+    assert new != old and second == third == new.address
+    assert [b["type"] for b in backups] == ["full", "diff"]
+    # the diff backup was taken on the new leader's timeline
+    assert backups[1]["archive"]["start"][:8] > backups[0]["archive"]["start"][:8]
+    assert restored == {"before": 1000, "after": 500, "latest": 10}
+    # a certificate of the same CA under another name is turned away by every node
+    assert refused.returncode != 0
+    assert refused.stdout.count("access denied") >= 3 or "AccessError" in refused.stdout, (
+        refused.stdout
+    )
+
+
+def _as_intruder(repo: Repository, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """`pgbackrest check` from the repository host with the CA's certificate for a CN no
+    node authorizes (the repository's file, its certificate swapped)."""
+    ca = (workdir / "ca" / "ca.crt", workdir / "ca" / "ca.key")
+    crt, key = node_cert(workdir / "intruder", ca, "intruder", repo.host.ip)
+    shutil.chown(key, "postgres", "postgres")
+    key.chmod(0o600)
+    conf = Path(repo.paths.config).read_text()
+    mine = Path(repo.paths.config_dir) / "tls"
+    conf = conf.replace(str(mine / "node.crt"), str(crt)).replace(str(mine / "node.key"), str(key))
+    rogue = workdir / "intruder" / "pgbackrest.conf"
+    rogue.write_text(conf)
+    shutil.chown(rogue, "postgres", "postgres")
+    return Repository(repo.host, replace(repo.paths, config_dir=str(rogue.parent))).pgbackrest(
+        "check", check=False
+    )
+
+
+def _restore(repo: Repository, target: Path) -> dict[str, int]:
+    """The newest backup plus every archived WAL, restored on the repository host into
+    ``target`` and started there (archiving off: a copy must not write to the repository)."""
+    target.mkdir(mode=0o700)
+    shutil.chown(target, "postgres", "postgres")
+    repo.pgbackrest(f"--pg1-path={target}", "--reset-pg1-host", "restore")
+    trust = target / "test_hba.conf"  # the copy answers this test over its socket only
+    trust.write_text("local all all trust\n")
+    shutil.chown(trust, "postgres", "postgres")
+    options = (
+        f"-c port={RESTORED_PORT} -c listen_addresses='' -c unix_socket_directories={target}"
+        f" -c archive_mode=off -c synchronous_standby_names='' -c hba_file={trust}"
+    )
+    pg_ctl = [str(PG_BINDIR / "pg_ctl"), "-D", str(target), "-o", options, "-w", "-t", "120"]
+    start = subprocess.run(
+        _as_postgres(repo.host, *pg_ctl, "-l", str(target / "restored.log"), "start"),
+        capture_output=True, text=True, cwd="/",
+    )  # fmt: skip
+    assert start.returncode == 0, start.stdout + start.stderr + _log(target)
+    try:
+        dsn = f"host={target} port={RESTORED_PORT} dbname=bo1 user=postgres"
+        deadline = time.monotonic() + 60
+        while True:  # recovery replays the archive, then promotes
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
+                    rows = conn.execute("SELECT label, count(*) FROM events GROUP BY 1").fetchall()
+                    return {str(label): int(n) for label, n in rows}
+            assert time.monotonic() < deadline, _log(target)
+            time.sleep(0.5)
+    finally:
+        subprocess.run(_as_postgres(repo.host, *pg_ctl, "-m", "immediate", "stop"),
+                       capture_output=True, cwd="/")  # fmt: skip
+
+
+def _log(target: Path) -> str:
+    log = target / "restored.log"
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
