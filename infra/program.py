@@ -20,10 +20,11 @@ from infra.components.backup_storage import BackupStorage
 from infra.components.bootstrap_hook import BootstrapHook, ha_targets, single_host_targets
 from infra.components.container_service import ContainerService
 from infra.components.ha_node import HaNode
+from infra.components.ha_tls import HaTls
 from infra.components.stack_image import StackImage
 from infra.components.stack_secrets import StackSecrets, missing_required
 from infra.settings import PROJECT, SettingsError, StackSettings, from_stack_config
-from infra.specs import backup, pooler, postgres_server, redis_server
+from infra.specs import backup, ha, pooler, postgres_server, redis_server
 from infra.specs.image import image_build
 from infra.specs.model import ContainerSpec
 
@@ -152,8 +153,16 @@ def ha_stack(
 ) -> None:
     """An ha stack: every node on its own Docker host (docs/HIGH_AVAILABILITY.md). Clients
     find the Postgres leader with a multi-host URL and the Redis master through Sentinel."""
+    values = dict(secrets.values)
+    repository = ha.repository_node(settings)
+    if settings.backups and repository is not None:
+        # each node's certificate for pgBackRest's TLS, from the stack's own CA
+        values |= HaTls(f"{settings.prefix}-tls", list(settings.ha_nodes)).values
+        pulumi.export("backupRepositoryHost", repository.name)
+        # Without the passphrase no backup can be read: keep a copy off the Docker hosts.
+        pulumi.export("backupCipherPassword", secrets.values["pgbackrestCipherPassword"])
     nodes = [
-        HaNode(f"{settings.prefix}-{node.name}", settings, node, secrets.values)
+        HaNode(f"{settings.prefix}-{node.name}", settings, node, values)
         for node in settings.ha_nodes
     ]
     pg_nodes = [n.address for n in settings.ha_nodes if n.postgres]

@@ -303,10 +303,11 @@ class StackSettings(BaseModel):
                 raise ValueError(
                     f"haNodes: at least 2 nodes need {role}: true (a primary and a replica)"
                 )
-        if self.backups:
+        if self.backups and all(n.postgres for n in nodes):
             raise ValueError(
-                "backups on an ha stack are not built yet (docs/HIGH_AVAILABILITY.md);"
-                " set backupEnabled: false"
+                "haNodes: backups keep their repository on a node without Postgres, so that"
+                " losing a Postgres node loses no backup; give one node postgres: false"
+                " (the example's witness) or set backupEnabled: false"
             )
         return self
 

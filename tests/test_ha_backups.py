@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from bootstrap.backup.policy import STANZA, Paths, Policy, archive_settings
+from bootstrap.backup.policy import STANZA, Paths, Policy, archive_settings, repository_script
 from bootstrap.ha import backup
 from bootstrap.ha.config import Node
 from tests.support import netns
@@ -43,8 +43,19 @@ def _paths(home: Path) -> Paths:
 
 
 def _tls(home: Path, ca: tuple[Path, Path], node: Node) -> backup.Tls:
+    """The node's certificate; its key as a container upload leaves it (root's, 0400) at
+    _upload(home), which key_handover installs for postgres at the key path."""
     crt, key = node_cert(home / "pgbackrest" / "tls", ca, node.name, node.address)
-    return backup.Tls(ca=str(ca[0]), cert=str(crt), key=str(key))
+    key.chmod(0o400)
+    return backup.Tls(ca=str(ca[0]), cert=str(crt), key=_key(home))
+
+
+def _upload(home: Path) -> str:
+    return str(home / "pgbackrest" / "tls" / "node.key")
+
+
+def _key(home: Path) -> str:
+    return str(home / "run" / "node.key")
 
 
 def _as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
@@ -94,18 +105,29 @@ def backed_up_cluster(workdir: Path) -> Iterator[tuple[Cluster, Repository]]:
         )
         for name, home in [*homes.items(), (repo.name, repo_home)]:
             _write_as_postgres(home, confs[name])
+        pg_hosts = list(zip(lan.hosts[:3], homes.values(), strict=True))
+        for host, home in pg_hosts:  # as Patroni's container starts: the key first
+            subprocess.run(host.run(*backup.key_handover(_upload(home), _key(home), ["true"])),
+                           check=True, cwd="/")  # fmt: skip
         running = ha_cluster(workdir / "pg", synchronous=True, lan=lan, archive=_archive_settings)
         cluster = stack.enter_context(running)
-        hosts = [*zip(lan.hosts[:3], homes.values(), strict=True), (lan.hosts[3], repo_home)]
-        for host, home in hosts:
-            server = subprocess.Popen(
-                _as_postgres(host, "pgbackrest", f"--config={_paths(home).config}", "server"),
-                stdout=subprocess.DEVNULL, stderr=(home / "pgbackrest-server.log").open("wb"),
-                cwd="/",
-            )  # fmt: skip
-            stack.callback(_stop, server)
+        for host, home in pg_hosts:  # each node's pgbackrest container: its TLS server
+            server = ["pgbackrest", f"--config={_paths(home).config}", "server"]
+            argv = host.run(*backup.key_handover(_upload(home), _key(home), server))
+            _start(stack, argv, home)
             host.wait_listening(backup.TLS_PORT, host.ip)
+        # the repository container's entry point, as rendered (no cron daemon in a test)
+        entry = repo_home / "bo1-repository"
+        entry.write_text(repository_script(repo_paths, _upload(repo_home), _key(repo_home), "true"))
+        _start(stack, lan.hosts[3].run("sh", str(entry)), repo_home)
+        lan.hosts[3].wait_listening(backup.TLS_PORT, lan.hosts[3].ip)
         yield cluster, Repository(lan.hosts[3], repo_paths)
+
+
+def _start(stack: ExitStack, argv: list[str], home: Path) -> None:
+    log = (home / "pgbackrest-server.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd="/")
+    stack.callback(_stop, proc)
 
 
 def _archive_settings(home: Path) -> dict[str, str]:
@@ -121,10 +143,8 @@ def _write_as_postgres(home: Path, conf: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     Path(paths.config).write_text(conf)
     for path in [home, *home.rglob("*")]:
-        if path.name != "ca.key":
+        if path.name not in ("ca.key", "node.key"):  # the uploads stay root's
             shutil.chown(path, "postgres", "postgres")
-    for key in home.rglob("node.key"):
-        key.chmod(0o600)
     home.chmod(0o700)
 
 
@@ -149,6 +169,22 @@ def _backups(repo: Repository) -> list[dict[str, object]]:
     return list(info[0]["backup"])
 
 
+def _ping(host: netns.Namespace) -> int:
+    """`pgbackrest server-ping ADDRESS`, as the pgBackRest containers' healthcheck runs it."""
+    argv = _as_postgres(host, "pgbackrest", "server-ping", host.ip)
+    return subprocess.run(argv, capture_output=True, cwd="/", timeout=30).returncode
+
+
+def _wait_first_backup(repo: Repository, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        done = repo.pgbackrest("--output=json", "info", check=False)
+        if done.returncode == 0 and '"label"' in done.stdout:
+            return
+        assert time.monotonic() < deadline, f"no first backup: {done.stdout}{done.stderr}"
+        time.sleep(2)
+
+
 def _wait_archived(repo: Repository, timeout: float = 60) -> None:
     """Until `pgbackrest check` passes: it switches WAL on the primary and waits for it."""
     deadline = time.monotonic() + timeout
@@ -162,10 +198,10 @@ def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
 ) -> None:
     with backed_up_cluster(scratch_root / "ha-backup") as (cluster, repo):
         cluster.complete()
-        repo.pgbackrest("stanza-create")
-        _wait_archived(repo)
+        _wait_first_backup(repo)  # the entry point's: stanza-create, then a full backup
+        pings = [_ping(host) for host in cluster.lan.hosts]  # the containers' healthcheck
         first = _write(cluster, "before", 1000)
-        repo.pgbackrest("--type=full", "backup")
+        _wait_archived(repo)
         old = cluster.leader()
         assert old.address == first
         cluster.kill_postgres(old)
@@ -187,6 +223,7 @@ def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
     # the diff backup was taken on the new leader's timeline
     assert backups[1]["archive"]["start"][:8] > backups[0]["archive"]["start"][:8]
     assert restored == {"before": 1000, "after": 500, "latest": 10}
+    assert pings == [0, 0, 0, 0]
     # a certificate of the same CA under another name is turned away by every node
     assert refused.returncode != 0
     assert refused.stdout.count("access denied") >= 3 or "AccessError" in refused.stdout, (
@@ -202,8 +239,9 @@ def _as_intruder(repo: Repository, workdir: Path) -> subprocess.CompletedProcess
     shutil.chown(key, "postgres", "postgres")
     key.chmod(0o600)
     conf = Path(repo.paths.config).read_text()
-    mine = Path(repo.paths.config_dir) / "tls"
-    conf = conf.replace(str(mine / "node.crt"), str(crt)).replace(str(mine / "node.key"), str(key))
+    home = Path(repo.paths.config_dir).parent
+    mine = home / "pgbackrest" / "tls" / "node.crt"
+    conf = conf.replace(str(mine), str(crt)).replace(_key(home), str(key))
     rogue = workdir / "intruder" / "pgbackrest.conf"
     rogue.write_text(conf)
     shutil.chown(rogue, "postgres", "postgres")

@@ -16,6 +16,7 @@ from tests.support.pulumi_harness import (
     ProgramFailed,
     ProgramRun,
     generated_password,
+    generated_private_key,
     plain_strings,
     resolve,
     run_program,
@@ -50,8 +51,8 @@ def test_each_node_runs_what_its_roles_say(run: ProgramRun) -> None:
     names = sorted(unwrap(c.inputs)["name"] for c in _containers(run))
     expected = sorted(
         [f"bo1-{STACK}-{c}-{node}" for node in ("db-a", "db-b")
-         for c in ("etcd", "postgres", "haproxy", "pooler", "redis", "sentinel")]
-        + [f"bo1-{STACK}-{c}-witness" for c in ("etcd", "sentinel")]
+         for c in ("etcd", "postgres", "haproxy", "pooler", "pgbackrest", "redis", "sentinel")]
+        + [f"bo1-{STACK}-{c}-witness" for c in ("etcd", "sentinel", "backup")]
     )  # fmt: skip
     assert names == expected
 
@@ -214,3 +215,65 @@ def test_the_bootstrap_hook_finds_the_leader_and_the_master_itself(run: ProgramR
         for component in ("postgres", "pooler", "redis"):
             assert ready[f"bo1-{STACK}-{component}-{node}"] in hook.dependencies
     assert ready[f"bo1-{STACK}-sentinel-witness"] in hook.dependencies
+
+
+def test_backups_archive_from_every_postgres_node_to_the_witness_over_tls(run: ProgramRun) -> None:
+    settings = from_config(STACK, stack_config(STACK))
+    cipher = generated_password(f"bo1-{STACK}-secrets-pgbackrestCipherPassword")
+    patroni = json.loads(
+        _upload(_by_name(run, f"bo1-{STACK}-postgres-db-a"), "/etc/patroni/patroni.yml")
+    )
+    local = patroni["postgresql"]["parameters"]
+    assert local["archive_mode"] == "on"
+    assert local["archive_command"].startswith(
+        "pgbackrest --config=/etc/pgbackrest/pgbackrest.conf"
+    )
+    node_conf = _upload(
+        _by_name(run, f"bo1-{STACK}-postgres-db-a"), "/etc/pgbackrest/pgbackrest.conf"
+    )
+    lines = node_conf.splitlines()
+    assert "repo1-host=10.0.0.13" in lines and "repo1-host-type=tls" in lines
+    assert f"repo1-cipher-pass={cipher}" in lines
+    assert "tls-server-auth=witness=bo1" in lines  # only the repository host may ask
+    assert f"pg1-port={settings.postgres_port}" in lines
+    # the node's TLS server reads the same data volume Patroni writes
+    server = unwrap(_by_name(run, f"bo1-{STACK}-pgbackrest-db-b").inputs)
+    volumes = {v["containerPath"]: v["volumeName"] for v in server["volumes"]}
+    assert volumes["/var/lib/postgresql/patroni"] == f"bo1-{STACK}-pgdata-db-b"
+    repo = _upload(_by_name(run, f"bo1-{STACK}-backup-witness"), "/etc/pgbackrest/pgbackrest.conf")
+    lines = repo.splitlines()
+    assert [line for line in lines if line.startswith("pg") and "-host=" in line] == [
+        "pg1-host=10.0.0.11",
+        "pg2-host=10.0.0.12",
+    ]
+    assert {"tls-server-auth=db-a=bo1", "tls-server-auth=db-b=bo1"} <= set(lines)
+    assert run.outputs["backupRepositoryHost"] == "witness"
+
+
+def test_every_private_key_reaches_its_node_only_and_only_as_a_secret(run: ProgramRun) -> None:
+    keys = {
+        node: generated_private_key(f"bo1-{STACK}-tls-{node}-key")
+        for node in ("db-a", "db-b", "witness")
+    }
+    for resource in run.registrations:
+        for key in keys.values():
+            assert not any(key in text for text in plain_strings(resource.inputs)), resource.name
+    for box in _containers(run):
+        inputs = unwrap(box.inputs)
+        node = next(n for n in keys if inputs["name"].endswith(n))
+        uploaded = "".join(str(u["content"]) for u in inputs.get("uploads", []))
+        for other, key in keys.items():
+            assert (key in uploaded) == (
+                other == node
+                and any(c in inputs["name"] for c in ("postgres", "pgbackrest", "backup"))
+            ), (inputs["name"], other)
+
+
+def test_backups_on_an_ha_stack_need_a_node_without_postgres() -> None:
+    config = stack_config(STACK)
+    nodes = json.loads(config["bo1-infra:haNodes"])
+    config["bo1-infra:haNodes"] = json.dumps([{**n, "postgres": True} for n in nodes])
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(STACK, config)
+    assert "keep their repository on a node without Postgres" in str(failed.value)
+    assert failed.value.registrations == []

@@ -33,12 +33,13 @@ def test_every_input_of_every_container_volume_and_network_is_stable(
         checked += 1
     # Three containers (Postgres, the pooler, Redis), three volumes (the data volumes
     # and Postgres's socket), one network; with backups also the sidecar and the repository.
-    # prod-ha: 14 containers and 13 volumes on three nodes (each container's data volume
-    # but the poolers' and the HAProxies', and a socket volume on each node), no network.
+    # prod-ha: 17 containers and 14 volumes on three nodes (each container's data volume
+    # but those of the poolers, HAProxies and pgBackRest servers, the backup repository's,
+    # and a socket volume on each node), no network.
     backups = any(r.name.endswith("-backup") for r in stack_run.registrations)
     ha = any(r.type == "pulumi:providers:docker" and "-db-a-" in r.name
              for r in stack_run.registrations)  # fmt: skip
-    assert checked == (27 if ha else 9 if backups else 7)
+    assert checked == (31 if ha else 9 if backups else 7)
 
 
 def test_every_row_cites_its_source() -> None:

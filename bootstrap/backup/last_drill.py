@@ -41,10 +41,15 @@ def newest(conn: psycopg.Connection) -> Drill | None:
     return Drill(*row) if row else None
 
 
-def check(drill: Drill | None, backups_on: bool) -> tuple[bool, str]:
+def check(drill: Drill | None, backups_on: bool, ha: bool = False) -> tuple[bool, str]:
     """verify's row: (ok, detail)."""
     if not backups_on:
         return True, "backups are off for this stack (backupEnabled)"
+    if drill is None and ha:
+        return True, (
+            "no restore drill on an ha stack yet: the repository node's backup container"
+            " backs up on schedule; `pgbackrest info` there lists the backups"
+        )
     if drill is None:
         return True, "no drill yet: the sidecar runs one on its schedule (`backup drill` now)"
     if drill.ok and drill.age_hours > STALE_HOURS:

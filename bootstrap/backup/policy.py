@@ -129,7 +129,9 @@ CONTAINER_LOG = ">> /proc/1/fd/1 2>&1"  # the init's stdout: what `docker logs` 
 CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # runuser: sbin
 
 
-def crontab(policy: Policy, paths: Paths, *, redis: bool, log: str = CONTAINER_LOG) -> str:
+def crontab(
+    policy: Policy, paths: Paths, *, redis: bool, drill: bool = True, log: str = CONTAINER_LOG
+) -> str:
     """The sidecar's /etc/cron.d entry. Jobs start as root only to write to the
     container's output (PID 1's stdout); each one runs as postgres."""
     run = "root runuser -u postgres --"
@@ -140,17 +142,23 @@ def crontab(policy: Policy, paths: Paths, *, redis: bool, log: str = CONTAINER_L
         f"PATH={CRON_PATH}",
         f"{policy.full_schedule} {run} {backup} --type=full backup {log}",
         f"{policy.diff_schedule} {run} {backup} --type=diff backup {log}",
-        f"{policy.drill_schedule} {run} {paths.config_dir}/bo1-drill {log}",
     ]
+    if drill:
+        lines.append(f"{policy.drill_schedule} {run} {paths.config_dir}/bo1-drill {log}")
     if redis:
         lines.append(f"{policy.redis_schedule} {run} {paths.config_dir}/bo1-redis-snapshot {log}")
     return "\n".join(lines) + "\n"
 
 
-def _script(name: str, settings: dict[str, str | int]) -> str:
-    """A script of ``scripts/``, its settings rendered as shell assignments at the top."""
+def _script(name: str, settings: dict[str, str | int], stanza_functions: bool = False) -> str:
+    """A script of ``scripts/``, its settings rendered as shell assignments at the top;
+    ``stanza_functions``: scripts/stanza.sh's functions inlined after its own helpers."""
     body = (SCRIPTS / name).read_text()
     shebang, _, rest = body.partition("\n")
+    if stanza_functions:
+        helpers, marker, tail = rest.partition("\n# --- stanza functions ---\n")
+        assert marker, f"{name} has no '# --- stanza functions ---' line"
+        rest = "\n".join([helpers, (SCRIPTS / "stanza.sh").read_text().rstrip("\n"), tail])
     assigned = [f"{key}={shlex.quote(str(value))}" for key, value in settings.items()]
     return "\n".join([shebang, "# rendered by bo1-infra (do not edit)", *assigned, rest])
 
@@ -188,7 +196,18 @@ def sidecar_script(
             "crontab": crontab_file,
             "scheduler": scheduler,
         },
+        stanza_functions=True,
     )
+
+
+def repository_script(paths: Paths, key_upload: str, key: str, scheduler: str = "cron") -> str:
+    """An ha stack's repository host's entry point (bootstrap/ha/backup.py)."""
+    return _script(
+        "repository.sh",
+        {"conf": paths.config, "stanza": STANZA, "key_upload": key_upload, "key": key,
+         "scheduler": scheduler},
+        stanza_functions=True,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

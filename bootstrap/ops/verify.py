@@ -329,7 +329,8 @@ def _checks(
 ) -> list[Check]:
     with connect_superuser(args.dsn, wait=args.wait, at=pg_at) as conn:
         checks = postgres_checks(conn, args.migrations_dir)
-        drill = last_drill.check(last_drill.newest(conn), settings.backups)
+        ha = settings.topology == "ha"
+        drill = last_drill.check(last_drill.newest(conn), settings.backups, ha)
         checks.append(Check("backup drill", *drill))
     with redis_connect.connect(ops_url, wait=args.wait) as ops:
         try:

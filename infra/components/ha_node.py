@@ -50,15 +50,19 @@ class HaNode(pulumi.ComponentResource):
             opts=on_node,
         )
         self.services = {}
+        shared: dict[str, docker.Volume] = {socket_name: socket}
         for spec in ha.node_containers(settings, node):
-            self.services[spec.alias] = ContainerService(
+            service = ContainerService(
                 spec.name,
                 spec,
                 None,
                 secrets,
                 retain_data=settings.protect_data,
-                shared={socket_name: socket},
+                shared=dict(shared),
                 built=image.image if spec.image == image.tag else None,
                 opts=on_node,
             )
+            self.services[spec.alias] = service
+            if spec.volume_name and service.volume is not None:
+                shared[spec.volume_name] = service.volume  # e.g. Patroni's, for pgBackRest
         self.register_outputs({"containers": [s.container.name for s in self.services.values()]})

@@ -13,15 +13,16 @@ a failover.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from bootstrap.ha import config, haproxy, sentinel
+from bootstrap.backup import policy as backup_policy
+from bootstrap.ha import backup, config, haproxy, sentinel
 from bootstrap.pooler import config as pooler_config
 from infra.settings import HaNodeSetting, StackSettings
 from infra.specs import pooler, postgres_server, redis_server
 from infra.specs.image import ha_image_build
-from infra.specs.model import ContainerSpec, File, Healthcheck, SecretFile
+from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, SecretFile
 
 PATRONI = "/opt/patroni/bin/patroni"  # infra/images/postgres-ha/Dockerfile
 PATRONI_CONF = "/etc/patroni/patroni.yml"
@@ -31,6 +32,19 @@ REPLICATION_CONF = "/usr/local/etc/redis/replication.conf"
 SENTINEL_TEMPLATE = "/usr/local/etc/redis/sentinel.conf"
 SENTINEL_DATA = "/data"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
+BACKUP_TLS = backup.Tls()
+KEY_UPLOAD = "/etc/pgbackrest/tls/node.key.upload"  # root's; key_handover gives it to postgres
+REPOSITORY_ENTRY = "/etc/pgbackrest/bo1-repository"
+CRONTAB = "/etc/cron.d/bo1-backups"
+TLS_CA = "tls:ca"  # the names infra/components/ha_tls.py gives its values
+
+
+def tls_cert(node: str) -> str:
+    return f"tls:{node}.crt"
+
+
+def tls_key(node: str) -> str:
+    return f"tls:{node}.key"
 
 
 def _node(me: HaNodeSetting) -> config.Node:
@@ -88,6 +102,11 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
         socket_dir=postgres_server.SOCKET_DIR,
         parameters=postgres_server.server_settings(settings),
         database=settings.postgres_database,
+        archive=(
+            backup_policy.archive_settings(settings.backup_policy(), backup_policy.Paths())
+            if settings.backups
+            else {}
+        ),
     )
     passwords = {
         "superuser": values["postgresSuperuserPassword"],
@@ -103,23 +122,29 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
 def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     secrets = ("postgresSuperuserPassword", "postgresReplicationPassword", "patroniRestPassword")
     render = functools.partial(_patroni_yml, settings, me)
+    command: tuple[str, ...] = (PATRONI, PATRONI_CONF)
+    archiving: tuple[File | SecretFile, ...] = ()
+    if settings.backups:  # Postgres's archive_command runs pgBackRest with the node's key
+        command = tuple(backup.key_handover(KEY_UPLOAD, BACKUP_TLS.key, list(command)))
+        archiving = backup_files(settings, me)
     return ContainerSpec(
         **_base(settings, "postgres", me),  # type: ignore[arg-type]
         image=ha_image_build(settings).tag,
-        command=(PATRONI, PATRONI_CONF),
-        files=(SecretFile(PATRONI_CONF, secrets, render),),
+        command=command,
+        files=(SecretFile(PATRONI_CONF, secrets, render), *archiving),
         # Either role answers: a replica is healthy too.
         healthcheck=postgres_server.healthcheck(
             settings.postgres_database, port=settings.postgres_port
         ),
-        volume_name=f"{settings.prefix}-pgdata-{me.name}",
+        volume_name=_data_volume(settings, me),
         data_path=PATRONI_HOME,
         memory_mb=settings.postgres_memory_mb,
         # Patroni stops Postgres itself on SIGTERM (fast shutdown), then exits.
         stop_grace_s=120,
         shm_size_mb=max(64, settings.postgres_memory_mb // 4),
         mounts=(postgres_server.socket_mount(settings),),
-        user="postgres",
+        # with backups, root first: key_handover becomes postgres before Patroni starts
+        user=None if settings.backups else "postgres",
     )
 
 
@@ -233,12 +258,111 @@ def sentinel_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     )
 
 
+def repository_node(settings: StackSettings) -> HaNodeSetting | None:
+    """Where the backup repository lives: the first node without Postgres (a lost Postgres
+    node then loses no backup); settings validation requires one when backups are on."""
+    return next((n for n in settings.ha_nodes if not n.postgres), None)
+
+
+def _node_paths(settings: StackSettings) -> backup_policy.Paths:
+    """pgBackRest's view of a Postgres node: Patroni's data directory, the node's socket."""
+    return replace(
+        backup_policy.Paths(), pg_data=f"{PATRONI_HOME}/data",
+        socket=postgres_server.SOCKET_DIR, port=settings.postgres_port,
+    )  # fmt: skip
+
+
+def backup_files(settings: StackSettings, me: HaNodeSetting) -> tuple[File | SecretFile, ...]:
+    """pgbackrest.conf (the passphrase in it) and the TLS files of ``me``: a Postgres node's
+    or the repository host's."""
+    chosen, node = settings.backup_policy(), _node(me)
+    repo = repository_node(settings)
+    assert repo is not None  # settings validation: backups on ha need a repository node
+
+    def render(values: Mapping[str, str]) -> str:
+        cipher = values["pgbackrestCipherPassword"]
+        if me.postgres:
+            return backup.postgres_node_conf(
+                chosen, _node_paths(settings), node, _node(repo), BACKUP_TLS, cipher
+            )
+        there = tuple((n, _node_paths(settings)) for n in postgres_nodes(settings))
+        return backup.repository_conf(
+            chosen, backup_policy.Paths(), node, there, BACKUP_TLS, cipher
+        )
+
+    def one(key: str) -> Callable[[Mapping[str, str]], str]:
+        return lambda values: values[key]
+
+    return (
+        SecretFile(backup_policy.Paths().config, ("pgbackrestCipherPassword",), render),
+        SecretFile(BACKUP_TLS.ca, (TLS_CA,), one(TLS_CA)),
+        SecretFile(BACKUP_TLS.cert, (tls_cert(me.name),), one(tls_cert(me.name))),
+        SecretFile(KEY_UPLOAD, (tls_key(me.name),), one(tls_key(me.name)), mode="0400"),
+    )
+
+
+def pgbackrest_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    """A Postgres node's pgBackRest TLS server: the repository host backs up through it."""
+    server = ["pgbackrest", "server"]
+    return ContainerSpec(
+        **_base(settings, "pgbackrest", me),  # type: ignore[arg-type]
+        image=ha_image_build(settings).tag,
+        command=tuple(backup.key_handover(KEY_UPLOAD, BACKUP_TLS.key, server)),
+        files=backup_files(settings, me),
+        healthcheck=Healthcheck(test=("CMD", "pgbackrest", "server-ping", me.address)),
+        volume_name=None,
+        data_path=PATRONI_HOME,
+        memory_mb=256,
+        stop_grace_s=30,
+        # the node's data, as Patroni's container has it, and its socket
+        mounts=(
+            Mount(_data_volume(settings, me), PATRONI_HOME),
+            postgres_server.socket_mount(settings),
+        ),
+    )
+
+
+def repository_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
+    """The backup repository host: pgBackRest's TLS server and the backup schedule."""
+    chosen, paths = settings.backup_policy(), backup_policy.Paths()
+    entry = backup_policy.repository_script(paths, KEY_UPLOAD, BACKUP_TLS.key)
+    schedule = backup_policy.crontab(chosen, paths, redis=False, drill=False)
+    # healthy once the stanza exists and the TLS server answers
+    info = f"{paths.repo}/backup/{backup_policy.STANZA}/backup.info"
+    ready = f"test -s {info} && pgbackrest server-ping {me.address}"
+    spec = ContainerSpec(
+        **_base(settings, "backup", me),  # type: ignore[arg-type]
+        image=ha_image_build(settings).tag,
+        command=(REPOSITORY_ENTRY,),
+        files=(
+            *backup_files(settings, me),
+            File(REPOSITORY_ENTRY, entry, mode="0555"),
+            File(CRONTAB, schedule, mode="0644"),
+        ),
+        healthcheck=Healthcheck(test=("CMD-SHELL", ready), start_period_s=120),
+        volume_name=f"{settings.prefix}-pgbackrest",
+        data_path=paths.repo,
+        memory_mb=512,
+        stop_grace_s=30,
+        init=True,
+    )
+    return replace(spec, env={"TZ": "UTC"})  # the schedule is in UTC
+
+
+def _data_volume(settings: StackSettings, me: HaNodeSetting) -> str:
+    return f"{settings.prefix}-pgdata-{me.name}"
+
+
 def node_containers(settings: StackSettings, me: HaNodeSetting) -> list[ContainerSpec]:
     """What runs on one node, in start order."""
     specs = [etcd(settings, me)]
     if me.postgres:
         specs += [patroni(settings, me), haproxy_for(settings, me), pooler_for(settings, me)]
+        if settings.backups:
+            specs.append(pgbackrest_for(settings, me))
     if me.redis:
         specs.append(redis(settings, me))
     specs.append(sentinel_for(settings, me))
+    if settings.backups and me == repository_node(settings):
+        specs.append(repository_for(settings, me))
     return specs

@@ -596,7 +596,13 @@ def node_poolers(cluster: Cluster, auth_file: str, database: str) -> Iterator[li
                 stdout=log, stderr=log,
             )  # fmt: skip
             stack.callback(_stop, proc)
-            host.wait_listening(haproxy.HAPROXY_PORT)
+            try:
+                host.wait_listening(haproxy.HAPROXY_PORT)
+            except TimeoutError:
+                said = (cluster.workdir / f"haproxy-{node.name}.log").read_text(errors="replace")
+                raise AssertionError(
+                    f"haproxy (exit {proc.poll()}) did not listen: {said}"
+                ) from None
             upstream = Proxy("127.0.0.1", haproxy.HAPROXY_PORT)
             pooler = running_pgbouncer(
                 cluster.workdir / f"pooler-{node.name}", upstream, auth_file,

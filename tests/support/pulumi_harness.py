@@ -55,10 +55,32 @@ class Mocks(pulumi.runtime.Mocks):
             outputs["result"] = generated_password(args.name)
         if args.typ == "command:local:Command":
             outputs["stdout"] = "Bootstrap of stack: done, nothing changed."
+        outputs |= _tls_outputs(args.typ, args.name)
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None
+
+
+def _tls_outputs(typ: str, name: str) -> dict[str, str]:
+    """What pulumi-tls would make, as recognisable stand-ins the tests can hunt for."""
+    if typ == "tls:index/privateKey:PrivateKey":
+        return {"privateKeyPem": generated_private_key(name)}
+    if typ in (
+        "tls:index/selfSignedCert:SelfSignedCert",
+        "tls:index/locallySignedCert:LocallySignedCert",
+    ):
+        return {"certPem": f"-----BEGIN CERTIFICATE----- {name} -----END CERTIFICATE-----"}
+    if typ == "tls:index/certRequest:CertRequest":
+        return {"certRequestPem": f"-----BEGIN CERTIFICATE REQUEST----- {name}"}
+    return {}
+
+
+def generated_private_key(resource_name: str) -> str:
+    """What the mock PrivateKey 'generates': secret, so the tests hunt for it too."""
+    return (
+        f"-----BEGIN PRIVATE KEY----- {generated_password(resource_name)} -----END PRIVATE KEY-----"
+    )
 
 
 def generated_password(resource_name: str) -> str:
