@@ -593,7 +593,9 @@ def node_poolers(cluster: Cluster, auth_file: str, database: str) -> Iterator[li
             proc = subprocess.Popen(
                 host.run("setpriv", "--reuid=haproxy", "--regid=haproxy", "--clear-groups",
                          "haproxy", "-db", "-f", str(cfg)),
-                stdout=log, stderr=log,
+                # cwd: not the checkout, which the haproxy user may not enter (a fresh
+                # clone under a 0700 mktemp folder): HAProxy then exits at once
+                stdout=log, stderr=log, cwd=cluster.workdir,
             )  # fmt: skip
             stack.callback(_stop, proc)
             try:
