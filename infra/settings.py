@@ -327,13 +327,16 @@ class StackSettings(BaseModel):
         # Postgres keeps 3 slots for superusers; direct work (migrations, bootstrap, the
         # backups and their drill, admin sessions) needs room beside the pooler's share.
         room = self.postgres_max_connections - 3 - DIRECT_CONNECTIONS
-        if self.pool().server_connections > room:
+        # ha: every Postgres node's pooler reaches the leader (through its HAProxy)
+        poolers = sum(n.postgres for n in self.ha_nodes) if self.topology == "ha" else 1
+        if self.pool().server_connections * poolers > room:
+            each = f" on each of {poolers} poolers" if poolers > 1 else ""
             raise ValueError(
                 f"poolerDefaultPoolSize {self.pooler_default_pool_size} +"
-                f" poolerReservePoolSize {self.pooler_reserve_pool_size} leave fewer than"
-                f" {DIRECT_CONNECTIONS} of postgresMaxConnections"
+                f" poolerReservePoolSize {self.pooler_reserve_pool_size}{each} leave fewer"
+                f" than {DIRECT_CONNECTIONS} of postgresMaxConnections"
                 f" {self.postgres_max_connections} for direct connections; keep their sum"
-                f" at most {room} or raise postgresMaxConnections"
+                f" at most {room // poolers} or raise postgresMaxConnections"
             )
         # Redis needs headroom above maxmemory: fragmentation, buffers, the AOF-rewrite fork.
         needed = redis_bytes(self.redis_maxmemory) * 5 // 4 // 2**20 + 32

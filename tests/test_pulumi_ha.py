@@ -255,13 +255,15 @@ def test_every_private_key_reaches_its_node_only_and_only_as_a_secret(run: Progr
         node: generated_private_key(f"bo1-{STACK}-tls-{node}-key")
         for node in ("db-a", "db-b", "witness")
     }
+    ca_key = generated_private_key(f"bo1-{STACK}-tls-ca-key")  # signs, and goes nowhere else
     for resource in run.registrations:
-        for key in keys.values():
+        for key in [*keys.values(), ca_key]:
             assert not any(key in text for text in plain_strings(resource.inputs)), resource.name
     for box in _containers(run):
         inputs = unwrap(box.inputs)
         node = next(n for n in keys if inputs["name"].endswith(n))
         uploaded = "".join(str(u["content"]) for u in inputs.get("uploads", []))
+        assert ca_key not in uploaded, inputs["name"]
         for other, key in keys.items():
             assert (key in uploaded) == (
                 other == node

@@ -66,10 +66,13 @@ def pgbackrest_conf(policy: Policy, paths: Paths, cipher_pass: str) -> str:
         [
             "# bo1-infra pgbackrest.conf (generated; do not edit)",
             "[global]",
+            # in this order since the first release: a changed file would replace the
+            # single-host stacks' Postgres container for nothing
             *repository_options(policy, paths.repo, cipher_pass),
+            *engine_options(policy),
             "start-fast=y",  # checkpoint at once: a backup starts now, not at the next checkpoint
             "job-retry=1",  # a local repository: one immediate retry, no 15 s wait on a bad file
-            *run_options(policy, paths),
+            *log_options(paths),
             "",
             f"[{STANZA}]",
             *postgres_options(paths),
@@ -92,11 +95,14 @@ def repository_options(policy: Policy, repo: str, cipher_pass: str) -> list[str]
     ]
 
 
-def run_options(policy: Policy, paths: Paths) -> list[str]:
-    """How pgBackRest works and logs (to the console only: a container's output)."""
+def engine_options(policy: Policy) -> list[str]:
+    """How pgBackRest compresses and how many processes it runs."""
+    return [f"compress-type={policy.compress_type}", f"process-max={policy.process_max}"]
+
+
+def log_options(paths: Paths) -> list[str]:
+    """Where pgBackRest logs (the console only: a container's output) and locks."""
     return [
-        f"compress-type={policy.compress_type}",
-        f"process-max={policy.process_max}",
         "log-level-console=warn",
         "log-level-stderr=off",
         "log-level-file=off",
@@ -184,7 +190,9 @@ def drill_script(policy: Policy, paths: Paths, database: str) -> str:
 def sidecar_script(
     paths: Paths, crontab_file: str = "/etc/cron.d/bo1-backups", scheduler: str = "cron -f"
 ) -> str:
-    """The backup sidecar's entry point: stanza, first full backup, then the scheduler."""
+    """The backup sidecar's entry point: stanza, first full backup, then the scheduler.
+    Its text stays as it was (not scripts/stanza.sh's functions): a changed upload would
+    replace the single-host stacks' sidecar for nothing."""
     return _script(
         "sidecar.sh",
         {
@@ -196,7 +204,6 @@ def sidecar_script(
             "crontab": crontab_file,
             "scheduler": scheduler,
         },
-        stanza_functions=True,
     )
 
 

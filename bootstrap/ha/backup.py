@@ -22,9 +22,10 @@ from bootstrap.backup.policy import (
     Paths,
     Policy,
     cipher_options,
+    engine_options,
+    log_options,
     postgres_options,
     repository_options,
-    run_options,
 )
 from bootstrap.ha.config import Node
 
@@ -62,7 +63,8 @@ def _common(policy: Policy, paths: Paths, me: Node, tls: Tls, clients: list[str]
         f"tls-server-key-file={tls.key}",
         # only these certificates' CNs may ask, and only for this stack's stanza
         *(f"tls-server-auth={cn}={STANZA}" for cn in clients),
-        *run_options(policy, paths),
+        *engine_options(policy),
+        *log_options(paths),
     ]
 
 

@@ -154,7 +154,11 @@ def postgres_nodes(settings: StackSettings) -> tuple[config.Node, ...]:
 
 def haproxy_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     """The node's HAProxy: loopback only, to whichever Postgres node Patroni calls primary."""
-    rendered = haproxy.haproxy_cfg(postgres_nodes(settings), postgres_port=settings.postgres_port)
+    # maxconn: the node's pooler is its only client, and never opens more than Postgres allows
+    rendered = haproxy.haproxy_cfg(
+        postgres_nodes(settings), postgres_port=settings.postgres_port,
+        max_conn=settings.postgres_max_connections,
+    )  # fmt: skip
     # Healthy while it has a leader to send connections to: pg_isready through it.
     health = ("CMD", "pg_isready", "-h", "127.0.0.1", "-p", str(haproxy.HAPROXY_PORT))
     return ContainerSpec(

@@ -1,4 +1,4 @@
-# Shared by the backup entry points (inlined after their settings): conf and stanza set,
+# Inlined into an entry point after its settings (the ha repository host's): conf and stanza set,
 # as_postgres and say defined.
 create_stanza() {  # retried: the first attempt may come before Postgres (or a primary) answers
   until as_postgres pgbackrest --config="$conf" --stanza="$stanza" stanza-create; do
