@@ -23,7 +23,7 @@ from bootstrap.backup.policy import STANZA, Paths, Policy, archive_settings, rep
 from bootstrap.ha import backup
 from bootstrap.ha.config import Node
 from tests.support import netns
-from tests.support.ha import REQUIRES, Cluster, connect_when_up, ha_cluster
+from tests.support.ha import REQUIRES, Cluster, as_postgres, connect_when_up, ha_cluster
 from tests.support.postgres_server import PG_BINDIR
 from tests.support.tls import make_ca, node_cert
 
@@ -58,10 +58,6 @@ def _key(home: Path) -> str:
     return str(home / "run" / "node.key")
 
 
-def _as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
-    return host.run("setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv)
-
-
 class Repository:
     """The repository host: pgbackrest run there as postgres, with its rendered file."""
 
@@ -69,7 +65,7 @@ class Repository:
         self.host, self.paths = host, paths
 
     def pgbackrest(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = _as_postgres(
+        argv = as_postgres(
             self.host, "pgbackrest", f"--config={self.paths.config}", f"--stanza={STANZA}", *args
         )
         done = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=300)
@@ -171,7 +167,7 @@ def _backups(repo: Repository) -> list[dict[str, object]]:
 
 def _ping(host: netns.Namespace) -> int:
     """`pgbackrest server-ping ADDRESS`, as the pgBackRest containers' healthcheck runs it."""
-    argv = _as_postgres(host, "pgbackrest", "server-ping", host.ip)
+    argv = as_postgres(host, "pgbackrest", "server-ping", host.ip)
     return subprocess.run(argv, capture_output=True, cwd="/", timeout=30).returncode
 
 
@@ -265,7 +261,7 @@ def _restore(repo: Repository, target: Path) -> dict[str, int]:
     )
     pg_ctl = [str(PG_BINDIR / "pg_ctl"), "-D", str(target), "-o", options, "-w", "-t", "120"]
     start = subprocess.run(
-        _as_postgres(repo.host, *pg_ctl, "-l", str(target / "restored.log"), "start"),
+        as_postgres(repo.host, *pg_ctl, "-l", str(target / "restored.log"), "start"),
         capture_output=True, text=True, cwd="/",
     )  # fmt: skip
     assert start.returncode == 0, start.stdout + start.stderr + _log(target)
@@ -280,7 +276,7 @@ def _restore(repo: Repository, target: Path) -> dict[str, int]:
             assert time.monotonic() < deadline, _log(target)
             time.sleep(0.5)
     finally:
-        subprocess.run(_as_postgres(repo.host, *pg_ctl, "-m", "immediate", "stop"),
+        subprocess.run(as_postgres(repo.host, *pg_ctl, "-m", "immediate", "stop"),
                        capture_output=True, cwd="/")  # fmt: skip
 
 

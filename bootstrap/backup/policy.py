@@ -156,15 +156,10 @@ def crontab(
     return "\n".join(lines) + "\n"
 
 
-def _script(name: str, settings: dict[str, str | int], stanza_functions: bool = False) -> str:
-    """A script of ``scripts/``, its settings rendered as shell assignments at the top;
-    ``stanza_functions``: scripts/stanza.sh's functions inlined after its own helpers."""
+def _script(name: str, settings: dict[str, str | int]) -> str:
+    """A script of ``scripts/``, its settings rendered as shell assignments at the top."""
     body = (SCRIPTS / name).read_text()
     shebang, _, rest = body.partition("\n")
-    if stanza_functions:
-        helpers, marker, tail = rest.partition("\n# --- stanza functions ---\n")
-        assert marker, f"{name} has no '# --- stanza functions ---' line"
-        rest = "\n".join([helpers, (SCRIPTS / "stanza.sh").read_text().rstrip("\n"), tail])
     assigned = [f"{key}={shlex.quote(str(value))}" for key, value in settings.items()]
     return "\n".join([shebang, "# rendered by bo1-infra (do not edit)", *assigned, rest])
 
@@ -191,8 +186,8 @@ def sidecar_script(
     paths: Paths, crontab_file: str = "/etc/cron.d/bo1-backups", scheduler: str = "cron -f"
 ) -> str:
     """The backup sidecar's entry point: stanza, first full backup, then the scheduler.
-    Its text stays as it was (not scripts/stanza.sh's functions): a changed upload would
-    replace the single-host stacks' sidecar for nothing."""
+    Its text stays as it was (scripts/repository.sh names the same steps as functions): a
+    changed upload would replace the single-host stacks' sidecar for nothing."""
     return _script(
         "sidecar.sh",
         {
@@ -213,7 +208,6 @@ def repository_script(paths: Paths, key_upload: str, key: str, scheduler: str = 
         "repository.sh",
         {"conf": paths.config, "stanza": STANZA, "key_upload": key_upload, "key": key,
          "scheduler": scheduler},
-        stanza_functions=True,
     )  # fmt: skip
 
 

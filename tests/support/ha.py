@@ -163,7 +163,8 @@ class Cluster:
                     os.kill(int(pid), signal.SIGKILL)
 
 
-def _as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
+def as_postgres(host: netns.Namespace, *argv: str) -> list[str]:
+    """``argv`` as the postgres OS user inside ``host``."""
     return host.run("setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *argv)
 
 
@@ -214,7 +215,7 @@ def ha_cluster(
             log = (workdir / f"patroni-{node.name}.log").open("wb")
             # cwd: its home, not the checkout, which the postgres user may not enter
             procs[node.name] = subprocess.Popen(
-                _as_postgres(host, PATRONI, str(yml)), stdout=log, stderr=log, cwd=home
+                as_postgres(host, PATRONI, str(yml)), stdout=log, stderr=log, cwd=home
             )
         cluster = Cluster(lan, nodes, workdir, password, procs, passwords["rest"])
         stack.callback(_stop_all, cluster)

@@ -9,7 +9,19 @@ set -u
 cd / || exit 1
 say() { echo "bo1-backup: $*"; }
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-# --- stanza functions ---
+create_stanza() {  # retried: the first attempt may come before Postgres (or a primary) answers
+  until as_postgres pgbackrest --config="$conf" --stanza="$stanza" stanza-create; do
+    say "stanza-create failed; retrying in 30 s"
+    sleep 30
+  done
+}
+first_full_backup() {  # only when the repository holds none
+  if ! as_postgres pgbackrest --config="$conf" --stanza="$stanza" --output=json info | grep -q '"label"'; then
+    say "the repository holds no backup: taking the first full backup now"
+    as_postgres pgbackrest --config="$conf" --stanza="$stanza" --type=full backup \
+      && say "the first full backup is done"
+  fi
+}
 install -D -o postgres -g postgres -m 0600 "$key_upload" "$key" || exit 1
 $scheduler || exit 1
 (create_stanza && first_full_backup) &
