@@ -153,11 +153,10 @@ def ha_stack(
 ) -> None:
     """An ha stack: every node on its own Docker host (docs/HIGH_AVAILABILITY.md). Clients
     find the Postgres leader with a multi-host URL and the Redis master through Sentinel."""
-    values = dict(secrets.values)
+    # each node's certificate, from the stack's own CA: etcd's mutual TLS, pgBackRest's
+    values = secrets.values | HaTls(f"{settings.prefix}-tls", list(settings.ha_nodes)).values
     repository = ha.repository_node(settings)
     if settings.backups and repository is not None:
-        # each node's certificate for pgBackRest's TLS, from the stack's own CA
-        values |= HaTls(f"{settings.prefix}-tls", list(settings.ha_nodes)).values
         pulumi.export("backupRepositoryHost", repository.name)
         # Without the passphrase no backup can be read: keep a copy off the Docker hosts.
         pulumi.export("backupCipherPassword", secrets.values["pgbackrestCipherPassword"])

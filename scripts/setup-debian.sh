@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what bo1-infra's tests need on Debian 12, and only what is missing:
 #   - PostgreSQL 15 server + headers, Redis 7 and its Sentinel, OpenSSH's server, pgBackRest,
-#     PgBouncer and etcd (Debian bookworm packages);
+#     PgBouncer, etcd and etcdctl (Debian bookworm packages);
 #     the system services these packages bring are disabled: the tests start their own
 #   - Patroni $PATRONI_VERSION from PyPI in a virtualenv of its own under /opt/bo1-infra (the
 #     release the image runs; Debian 12's 3.0.2 can hand the leader back to a node healed
@@ -30,7 +30,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 
 ensure_debian_packages() {
   local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR redis-server make gcc dpkg-dev
-    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server redis-sentinel haproxy)
+    openssh-server openssh-client iproute2 pgbackrest pgbouncer etcd-server etcd-client redis-sentinel haproxy)
   local missing=()
   for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
   # the project's venv uses $PYTHON; Patroni's uses Debian's python3 (the postgres user runs it)

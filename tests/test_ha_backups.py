@@ -22,6 +22,7 @@ import psycopg
 from bootstrap.backup.policy import STANZA, Paths, Policy, archive_settings, repository_script
 from bootstrap.ha import backup
 from bootstrap.ha.config import Node
+from bootstrap.ha.tls import Tls, key_handover
 from tests.support import netns
 from tests.support.ha import REQUIRES, Cluster, as_postgres, connect_when_up, ha_cluster
 from tests.support.postgres_server import PG_BINDIR
@@ -42,12 +43,12 @@ def _paths(home: Path) -> Paths:
     )  # fmt: skip
 
 
-def _tls(home: Path, ca: tuple[Path, Path], node: Node) -> backup.Tls:
+def _tls(home: Path, ca: tuple[Path, Path], node: Node) -> Tls:
     """The node's certificate; its key as a container upload leaves it (root's, 0400) at
     _upload(home), which key_handover installs for postgres at the key path."""
     crt, key = node_cert(home / "pgbackrest" / "tls", ca, node.name, node.address)
     key.chmod(0o400)
-    return backup.Tls(ca=str(ca[0]), cert=str(crt), key=_key(home))
+    return Tls(ca=str(ca[0]), cert=str(crt), key=_key(home))
 
 
 def _upload(home: Path) -> str:
@@ -90,10 +91,11 @@ def backed_up_cluster(workdir: Path) -> Iterator[tuple[Cluster, Repository]]:
         homes = {n.name: workdir / "pg" / n.name for n in pg_nodes}
         confs: dict[str, str] = {}
         repo_paths = _paths(repo_home)
+        tls = {n.name: _tls(homes[n.name], ca, n) for n in pg_nodes}  # etcd's and pgBackRest's
         for node in pg_nodes:  # rendered before Patroni starts: it archives from the start
             paths = replace(_paths(homes[node.name]), repo=repo_paths.repo)
             confs[node.name] = backup.postgres_node_conf(
-                POLICY, paths, node, repo, _tls(homes[node.name], ca, node), cipher
+                POLICY, paths, node, repo, tls[node.name], cipher
             )
         there = tuple((n, _paths(homes[n.name])) for n in pg_nodes)
         confs[repo.name] = backup.repository_conf(
@@ -103,13 +105,15 @@ def backed_up_cluster(workdir: Path) -> Iterator[tuple[Cluster, Repository]]:
             _write_as_postgres(home, confs[name])
         pg_hosts = list(zip(lan.hosts[:3], homes.values(), strict=True))
         for host, home in pg_hosts:  # as Patroni's container starts: the key first
-            subprocess.run(host.run(*backup.key_handover(_upload(home), _key(home), ["true"])),
+            subprocess.run(host.run(*key_handover(_upload(home), _key(home), ["true"])),
                            check=True, cwd="/")  # fmt: skip
-        running = ha_cluster(workdir / "pg", synchronous=True, lan=lan, archive=_archive_settings)
+        running = ha_cluster(
+            workdir / "pg", synchronous=True, lan=lan, archive=_archive_settings, tls=tls
+        )
         cluster = stack.enter_context(running)
         for host, home in pg_hosts:  # each node's pgbackrest container: its TLS server
             server = ["pgbackrest", f"--config={_paths(home).config}", "server"]
-            argv = host.run(*backup.key_handover(_upload(home), _key(home), server))
+            argv = host.run(*key_handover(_upload(home), _key(home), server))
             _start(stack, argv, home)
             host.wait_listening(backup.TLS_PORT, host.ip)
         # the repository container's entry point, as rendered (no cron daemon in a test)

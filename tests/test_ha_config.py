@@ -14,6 +14,7 @@ import pytest
 
 from bootstrap import paths
 from bootstrap.ha import config, sentinel
+from bootstrap.ha.tls import Tls
 from infra.specs import redis_server
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.ha import _settings
@@ -36,9 +37,13 @@ def test_patroni_config_names_every_etcd_member_and_this_nodes_addresses() -> No
     pg = config.PostgresNode(data_dir="/d", bin_dir="/b")
     passwords = {"superuser": "s", "replication": "r", "rest": "p"}
     rendered = json.loads(
-        config.patroni_config("bo1-prod", NODES[1], NODES, pg, passwords, synchronous=True)
+        config.patroni_config(
+            "bo1-prod", NODES[1], NODES, pg, passwords, synchronous=True, tls=Tls()
+        )
     )
     assert rendered["etcd3"]["hosts"] == "10.0.0.10:2379,10.0.0.11:2379,10.0.0.12:2379"
+    assert rendered["etcd3"]["protocol"] == "https"  # etcd asks each client's certificate
+    assert (rendered["etcd3"]["cert"], rendered["etcd3"]["key"]) == (Tls().cert, Tls().key)
     assert rendered["postgresql"]["connect_address"] == "10.0.0.11:5432"
     assert rendered["restapi"]["connect_address"] == "10.0.0.11:8008"
     assert rendered["restapi"]["authentication"] == {"username": "patroni", "password": "p"}

@@ -9,6 +9,7 @@ multi-host URL with ``target_session_attrs=read-write``, as the application woul
 from __future__ import annotations
 
 import base64
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,7 @@ from tests.support.ha import (
     ha_cluster,
     postgres_failover,
 )
+from tests.support.tls import make_ca, node_tls
 
 pytestmark = REQUIRES
 
@@ -146,15 +148,39 @@ def _post(url: str, auth: tuple[str, str] | None) -> int:
         return int(exc.code)
 
 
-def test_the_rest_api_changes_nothing_without_its_password(scratch_root: Path) -> None:
-    with ha_cluster(scratch_root / "ha-rest", synchronous=True) as cluster:
+def _etcdctl(node: config.Node, scheme: str, tls: list[str], *args: str) -> tuple[int, str]:
+    argv = ["etcdctl", f"--endpoints={scheme}://{node.address}:{config.ETCD_CLIENT_PORT}",
+            "--dial-timeout=3s", "--command-timeout=5s", *tls, *args]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def test_etcd_and_the_rest_api_change_nothing_for_a_stranger(scratch_root: Path) -> None:
+    """etcd decides who leads: it answers only a certificate of the stack's CA (plain HTTP,
+    no certificate and another CA's are refused); the REST API's writes need its password."""
+    work = scratch_root / "ha-rest"
+    with ha_cluster(work, synchronous=True) as cluster:
         leader = cluster.leader()
+        key = "/service/bo1-test/leader"
+        own = config.etcdctl_tls(cluster.tls[leader.name])
+        stranger = node_tls(work / "stranger", make_ca(work / "other-ca"), leader)
+        strange = [*own[:1], *config.etcdctl_tls(stranger)[1:]]  # our CA, their certificate
+        put = ("put", key, "stranger")
+        tries = {
+            "plain http": _etcdctl(leader, "http", [], *put),
+            "no certificate": _etcdctl(leader, "https", own[:1], *put),
+            "another CA's": _etcdctl(leader, "https", strange, *put),
+        }
+        held = _etcdctl(leader, "https", own, "get", key, "--print-value-only")
         base = f"http://{leader.address}:{config.PATRONI_PORT}"
         anonymous = _post(f"{base}/reload", None)
         wrong = _post(f"{base}/reload", (config.REST_USER, "wrong"))
         right = _post(f"{base}/reload", (config.REST_USER, cluster.rest_password))
         switchover = _post(f"{base}/switchover", None)
         still = cluster.leader()
+    assert held == (0, leader.name), held  # the stack's own certificate reads the leader key
+    assert all(code != 0 for code, _ in tries.values()), tries
+    assert still == leader  # no stranger's put took the leader key
     assert (anonymous, wrong, switchover) == (401, 401, 401)
     assert right in (200, 202)
     assert still == leader  # role reads stay open (cluster.leader uses GET /patroni)

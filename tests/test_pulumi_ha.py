@@ -12,6 +12,7 @@ from pulumi.runtime import rpc
 
 from bootstrap.ha import sentinel
 from infra.settings import from_config
+from infra.specs.ha import NODE_TLS
 from tests.support.pulumi_harness import (
     ProgramFailed,
     ProgramRun,
@@ -86,11 +87,19 @@ def test_the_rendered_files_name_every_node_and_synchronous_mode(run: ProgramRun
     assert patroni["etcd3"]["hosts"] == "10.0.0.11:2379,10.0.0.12:2379,10.0.0.13:2379"
     assert patroni["postgresql"]["connect_address"] == f"10.0.0.12:{settings.postgres_port}"
     assert patroni["bootstrap"]["dcs"]["synchronous_mode"] is True
-    etcd = unwrap(_by_name(run, f"bo1-{STACK}-etcd-witness").inputs)["command"]
+    assert (patroni["etcd3"]["protocol"], patroni["etcd3"]["key"]) == ("https", NODE_TLS.key)
+    etcd_box = unwrap(_by_name(run, f"bo1-{STACK}-etcd-witness").inputs)
+    etcd = etcd_box["command"]
     assert (
-        "--initial-cluster=db-a=http://10.0.0.11:2380,db-b=http://10.0.0.12:2380,"
-        "witness=http://10.0.0.13:2380" in etcd
+        "--initial-cluster=db-a=https://10.0.0.11:2380,db-b=https://10.0.0.12:2380,"
+        "witness=https://10.0.0.13:2380" in etcd
     )
+    # mutual TLS on both ports; started as root only to hand the key to nobody
+    assert {"--client-cert-auth", "--peer-client-cert-auth", f"--key-file={NODE_TLS.key}"} <= set(
+        etcd
+    )
+    assert etcd[etcd.index("key-handover") + 1 :][:2] == ["nobody", "nogroup"]
+    assert etcd_box.get("user", "") == ""
     replica = _upload(
         _by_name(run, f"bo1-{STACK}-redis-db-b"), "/usr/local/etc/redis/replication.conf"
     )
@@ -267,7 +276,7 @@ def test_every_private_key_reaches_its_node_only_and_only_as_a_secret(run: Progr
         for other, key in keys.items():
             assert (key in uploaded) == (
                 other == node
-                and any(c in inputs["name"] for c in ("postgres", "pgbackrest", "backup"))
+                and any(c in inputs["name"] for c in ("etcd", "postgres", "pgbackrest", "backup"))
             ), (inputs["name"], other)
 
 

@@ -15,8 +15,6 @@ without it cannot even read the repository's archive.info), so every one is a se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from bootstrap.backup.policy import (
     STANZA,
     Paths,
@@ -28,29 +26,9 @@ from bootstrap.backup.policy import (
     repository_options,
 )
 from bootstrap.ha.config import Node
+from bootstrap.ha.tls import Tls
 
 TLS_PORT = 8432  # pgBackRest's documented default for its TLS server
-
-
-@dataclass(frozen=True)
-class Tls:
-    """This host's certificate files: the stack CA's, and its own (CN = its node name)."""
-
-    ca: str = "/etc/pgbackrest/tls/ca.crt"
-    cert: str = "/etc/pgbackrest/tls/node.crt"
-    key: str = "/run/bo1-pgbackrest/node.key"  # where key_handover puts it
-
-
-def key_handover(uploaded: str, key: str, argv: list[str]) -> list[str]:
-    """A command that starts as root only to give the node's private key (``uploaded``:
-    root's, as a container upload is) to postgres at ``key`` with the permissions
-    pgBackRest demands (it refuses a key that group or others may read), then becomes
-    postgres and runs ``argv`` in its place (setpriv execs: signals reach ``argv``)."""
-    script = (
-        'install -D -o postgres -g postgres -m 0600 "$1" "$2" && shift 2'
-        ' && exec setpriv --reuid=postgres --regid=postgres --init-groups "$@"'
-    )
-    return ["sh", "-c", script, "key-handover", uploaded, key, *argv]
 
 
 def _common(policy: Policy, paths: Paths, me: Node, tls: Tls, clients: list[str]) -> list[str]:

@@ -13,6 +13,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bootstrap.ha.tls import Tls
+
 # Patroni 3.0.2 (Debian 12's package) overwrites the leader key unconditionally when its
 # lease is renewed (etcd3 update_leader: a plain put): a leader cut off and healed took
 # the lock back from the leader elected meanwhile, and that leader's writes were lost
@@ -41,17 +43,22 @@ class Timing:
     retry_timeout: int = 4
 
 
-def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str) -> list[str]:
-    """etcd's command line for one member of the cluster ``nodes``."""
-    cluster = ",".join(f"{n.name}=http://{n.address}:{ETCD_PEER_PORT}" for n in nodes)
+def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str, tls: Tls) -> list[str]:
+    """etcd's command line for one member of the cluster ``nodes``.
+
+    Mutual TLS on both ports, with the node's certificate of the stack CA: whoever writes
+    to etcd decides who leads Postgres, and every container of a node shares its host's
+    network, so only a holder of a stack certificate may talk to it (no plain loopback
+    listener either)."""
+    cluster = ",".join(f"{n.name}=https://{n.address}:{ETCD_PEER_PORT}" for n in nodes)
     return [
         "etcd",
         f"--name={me.name}",
         f"--data-dir={data_dir}",
-        f"--listen-peer-urls=http://{me.address}:{ETCD_PEER_PORT}",
-        f"--initial-advertise-peer-urls=http://{me.address}:{ETCD_PEER_PORT}",
-        f"--listen-client-urls=http://{me.address}:{ETCD_CLIENT_PORT},http://127.0.0.1:{ETCD_CLIENT_PORT}",
-        f"--advertise-client-urls=http://{me.address}:{ETCD_CLIENT_PORT}",
+        f"--listen-peer-urls=https://{me.address}:{ETCD_PEER_PORT}",
+        f"--initial-advertise-peer-urls=https://{me.address}:{ETCD_PEER_PORT}",
+        f"--listen-client-urls={etcd_url(me)}",
+        f"--advertise-client-urls={etcd_url(me)}",
         f"--initial-cluster={cluster}",
         f"--initial-cluster-token={token}",
         "--initial-cluster-state=new",
@@ -60,7 +67,24 @@ def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str) -> l
         # cannot be renewed meanwhile (the partition test saw a leader demoted by that
         # after the heal, on a loaded machine). etcd 3.5 turned it on by default.
         "--pre-vote=true",
+        "--client-cert-auth",
+        f"--trusted-ca-file={tls.ca}",
+        f"--cert-file={tls.cert}",
+        f"--key-file={tls.key}",
+        "--peer-client-cert-auth",
+        f"--peer-trusted-ca-file={tls.ca}",
+        f"--peer-cert-file={tls.cert}",
+        f"--peer-key-file={tls.key}",
     ]
+
+
+def etcd_url(node: Node) -> str:
+    return f"https://{node.address}:{ETCD_CLIENT_PORT}"
+
+
+def etcdctl_tls(tls: Tls) -> list[str]:
+    """etcdctl's options to reach a member with ``tls``'s certificate."""
+    return [f"--cacert={tls.ca}", f"--cert={tls.cert}", f"--key={tls.key}"]
 
 
 @dataclass(frozen=True)
@@ -86,10 +110,12 @@ def patroni_config(
     passwords: Mapping[str, str],
     *,
     synchronous: bool,
+    tls: Tls,
     timing: Timing = Timing(),
 ) -> str:
     """patroni.yml for ``me`` (JSON, which is YAML): ``passwords`` maps superuser,
-    replication and rest (the REST API's) to their secrets."""
+    replication and rest (the REST API's) to their secrets; ``tls`` is the node's
+    certificate, which etcd asks of every client."""
     hosts = ",".join(f"{n.address}:{ETCD_CLIENT_PORT}" for n in nodes)
     hba = [
         "local all postgres peer",
@@ -108,7 +134,8 @@ def patroni_config(
             "authentication": {"username": REST_USER, "password": passwords["rest"]},
         },
         "ctl": {"authentication": {"username": REST_USER, "password": passwords["rest"]}},
-        "etcd3": {"hosts": hosts},
+        "etcd3": {"hosts": hosts, "protocol": "https", "cacert": tls.ca, "cert": tls.cert,
+                  "key": tls.key},
         "bootstrap": {
             "dcs": {
                 "ttl": timing.ttl,

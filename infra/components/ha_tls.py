@@ -1,11 +1,12 @@
-"""The certificates an ha stack's pgBackRest hosts prove themselves with: the stack's own CA
-and one certificate per node, made by pulumi-tls and kept (private keys as secrets) in the
+"""The certificates an ha stack's nodes prove themselves with (etcd's mutual TLS between
+members and with Patroni, pgBackRest's between hosts): the stack's own CA and one
+certificate per node, made by pulumi-tls and kept (private keys as secrets) in the
 stack's state, renewed by `pulumi up` once they come within a month of expiry.
 
 Each certificate's CN is its node name (what the servers' ``tls-server-auth`` names) and
-its subjectAltName holds the name and the address, the address also as a DNS name:
-pgBackRest matches the host it dials against the CN and DNS names only
-(bootstrap/ha/backup.py).
+its subjectAltName holds the name and the address, as an IP (what etcd's peers and
+Patroni verify) and also as a DNS name: pgBackRest matches the host it dials against the
+CN and DNS names only (bootstrap/ha/backup.py).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from bootstrap.backup import policy as backup_policy
-from bootstrap.ha import backup, config, haproxy, sentinel
+from bootstrap.ha import backup, config, haproxy, sentinel, tls
 from bootstrap.pooler import config as pooler_config
 from infra.settings import HaNodeSetting, StackSettings
 from infra.specs import pooler, postgres_server, redis_server
@@ -32,8 +32,7 @@ REPLICATION_CONF = "/usr/local/etc/redis/replication.conf"
 SENTINEL_TEMPLATE = "/usr/local/etc/redis/sentinel.conf"
 SENTINEL_DATA = "/data"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
-BACKUP_TLS = backup.Tls()
-KEY_UPLOAD = "/etc/pgbackrest/tls/node.key.upload"  # root's; key_handover gives it to postgres
+NODE_TLS = tls.Tls()  # the node's certificate, in every container that speaks TLS
 REPOSITORY_ENTRY = "/etc/pgbackrest/bo1-repository"
 CRONTAB = "/etc/cron.d/bo1-backups"
 TLS_CA = "tls:ca"  # the names infra/components/ha_tls.py gives its values
@@ -76,21 +75,40 @@ def _base(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[st
     }
 
 
+def tls_files(me: HaNodeSetting) -> tuple[SecretFile, ...]:
+    """The stack CA's certificate and the node's own, its key as an upload for key_handover
+    (a secret; the certificates are files of the stack's state like the rest)."""
+
+    def one(key: str) -> Callable[[Mapping[str, str]], str]:
+        return lambda values: values[key]
+
+    return (
+        SecretFile(NODE_TLS.ca, (TLS_CA,), one(TLS_CA)),
+        SecretFile(NODE_TLS.cert, (tls_cert(me.name),), one(tls_cert(me.name))),
+        SecretFile(tls.KEY_UPLOAD, (tls_key(me.name),), one(tls_key(me.name)), mode="0400"),
+    )
+
+
+def _as(user: str, argv: list[str], group: str = "") -> tuple[str, ...]:
+    """``argv`` run as ``user`` once the node's key is theirs (the container starts as root)."""
+    return tuple(tls.key_handover(tls.KEY_UPLOAD, NODE_TLS.key, argv, user, group))
+
+
 def etcd(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
-    args = config.etcd_args(_node(me), nodes(settings), ETCD_DATA, settings.prefix)
-    health = ("CMD", "etcdctl", f"--endpoints=http://127.0.0.1:{config.ETCD_CLIENT_PORT}",
-              "endpoint", "health")  # fmt: skip
+    args = config.etcd_args(_node(me), nodes(settings), ETCD_DATA, settings.prefix, NODE_TLS)
+    health = ("CMD", "etcdctl", f"--endpoints={config.etcd_url(_node(me))}",
+              *config.etcdctl_tls(NODE_TLS), "endpoint", "health")  # fmt: skip
     return ContainerSpec(
         **_base(settings, "etcd", me),  # type: ignore[arg-type]
         image=ha_image_build(settings).tag,
-        command=tuple(args),
-        files=(),
+        command=_as("nobody", args, "nogroup"),  # the image's data directory is nobody's
+        files=tls_files(me),
         healthcheck=Healthcheck(test=health),
         volume_name=f"{settings.prefix}-etcd-{me.name}",
         data_path=ETCD_DATA,
         memory_mb=256,
         stop_grace_s=30,
-        user="nobody",
+        user=None,  # root first: _as becomes nobody before etcd starts
     )
 
 
@@ -115,23 +133,20 @@ def _patroni_yml(settings: StackSettings, me: HaNodeSetting, values: Mapping[str
     }
     return config.patroni_config(
         settings.prefix, _node(me), nodes(settings), pg, passwords,
-        synchronous=settings.ha_synchronous,
+        synchronous=settings.ha_synchronous, tls=NODE_TLS,
     )  # fmt: skip
 
 
 def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     secrets = ("postgresSuperuserPassword", "postgresReplicationPassword", "patroniRestPassword")
     render = functools.partial(_patroni_yml, settings, me)
-    command: tuple[str, ...] = (PATRONI, PATRONI_CONF)
-    archiving: tuple[File | SecretFile, ...] = ()
-    if settings.backups:  # Postgres's archive_command runs pgBackRest with the node's key
-        command = tuple(backup.key_handover(KEY_UPLOAD, BACKUP_TLS.key, list(command)))
-        archiving = backup_files(settings, me)
+    # the node's key: Patroni's to reach etcd, and pgBackRest's in archive_command
+    archiving = (backup_conf(settings, me),) if settings.backups else ()
     return ContainerSpec(
         **_base(settings, "postgres", me),  # type: ignore[arg-type]
         image=ha_image_build(settings).tag,
-        command=command,
-        files=(SecretFile(PATRONI_CONF, secrets, render), *archiving),
+        command=_as("postgres", [PATRONI, PATRONI_CONF]),
+        files=(SecretFile(PATRONI_CONF, secrets, render), *tls_files(me), *archiving),
         # Either role answers: a replica is healthy too.
         healthcheck=postgres_server.healthcheck(
             settings.postgres_database, port=settings.postgres_port
@@ -143,8 +158,7 @@ def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         stop_grace_s=120,
         shm_size_mb=max(64, settings.postgres_memory_mb // 4),
         mounts=(postgres_server.socket_mount(settings),),
-        # with backups, root first: key_handover becomes postgres before Patroni starts
-        user=None if settings.backups else "postgres",
+        user=None,  # root first: _as becomes postgres before Patroni starts
     )
 
 
@@ -276,9 +290,9 @@ def _node_paths(settings: StackSettings) -> backup_policy.Paths:
     )  # fmt: skip
 
 
-def backup_files(settings: StackSettings, me: HaNodeSetting) -> tuple[File | SecretFile, ...]:
-    """pgbackrest.conf (the passphrase in it) and the TLS files of ``me``: a Postgres node's
-    or the repository host's."""
+def backup_conf(settings: StackSettings, me: HaNodeSetting) -> SecretFile:
+    """pgbackrest.conf (the passphrase in it) of ``me``: a Postgres node's or the
+    repository host's."""
     chosen, node = settings.backup_policy(), _node(me)
     repo = repository_node(settings)
     assert repo is not None  # settings validation: backups on ha need a repository node
@@ -287,22 +301,12 @@ def backup_files(settings: StackSettings, me: HaNodeSetting) -> tuple[File | Sec
         cipher = values["pgbackrestCipherPassword"]
         if me.postgres:
             return backup.postgres_node_conf(
-                chosen, _node_paths(settings), node, _node(repo), BACKUP_TLS, cipher
+                chosen, _node_paths(settings), node, _node(repo), NODE_TLS, cipher
             )
         there = tuple((n, _node_paths(settings)) for n in postgres_nodes(settings))
-        return backup.repository_conf(
-            chosen, backup_policy.Paths(), node, there, BACKUP_TLS, cipher
-        )
+        return backup.repository_conf(chosen, backup_policy.Paths(), node, there, NODE_TLS, cipher)
 
-    def one(key: str) -> Callable[[Mapping[str, str]], str]:
-        return lambda values: values[key]
-
-    return (
-        SecretFile(backup_policy.Paths().config, ("pgbackrestCipherPassword",), render),
-        SecretFile(BACKUP_TLS.ca, (TLS_CA,), one(TLS_CA)),
-        SecretFile(BACKUP_TLS.cert, (tls_cert(me.name),), one(tls_cert(me.name))),
-        SecretFile(KEY_UPLOAD, (tls_key(me.name),), one(tls_key(me.name)), mode="0400"),
-    )
+    return SecretFile(backup_policy.Paths().config, ("pgbackrestCipherPassword",), render)
 
 
 def pgbackrest_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
@@ -311,8 +315,8 @@ def pgbackrest_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     return ContainerSpec(
         **_base(settings, "pgbackrest", me),  # type: ignore[arg-type]
         image=ha_image_build(settings).tag,
-        command=tuple(backup.key_handover(KEY_UPLOAD, BACKUP_TLS.key, server)),
-        files=backup_files(settings, me),
+        command=_as("postgres", server),
+        files=(backup_conf(settings, me), *tls_files(me)),
         healthcheck=Healthcheck(test=("CMD", "pgbackrest", "server-ping", me.address)),
         volume_name=None,
         data_path=PATRONI_HOME,
@@ -329,7 +333,7 @@ def pgbackrest_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
 def repository_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     """The backup repository host: pgBackRest's TLS server and the backup schedule."""
     chosen, paths = settings.backup_policy(), backup_policy.Paths()
-    entry = backup_policy.repository_script(paths, KEY_UPLOAD, BACKUP_TLS.key)
+    entry = backup_policy.repository_script(paths, tls.KEY_UPLOAD, NODE_TLS.key)
     schedule = backup_policy.crontab(chosen, paths, redis=False, drill=False)
     # healthy once the stanza exists and the TLS server answers
     info = f"{paths.repo}/backup/{backup_policy.STANZA}/backup.info"
@@ -339,7 +343,8 @@ def repository_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         image=ha_image_build(settings).tag,
         command=(REPOSITORY_ENTRY,),
         files=(
-            *backup_files(settings, me),
+            backup_conf(settings, me),
+            *tls_files(me),
             File(REPOSITORY_ENTRY, entry, mode="0555"),
             File(CRONTAB, schedule, mode="0644"),
         ),

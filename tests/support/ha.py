@@ -21,7 +21,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ import redis
 from redis.sentinel import Sentinel
 
 from bootstrap.ha import config, haproxy, sentinel
+from bootstrap.ha.tls import Tls
 from bootstrap.postgres.tenancy import APP_ROLE
 from bootstrap.redisdb.users import OPS_USER
 from tests.support import netns
@@ -42,6 +43,7 @@ from tests.support.redis_server import (
     running_redis,
     stack_binary,
 )
+from tests.support.tls import make_ca, node_tls
 
 if TYPE_CHECKING:
     from infra.settings import StackSettings
@@ -53,7 +55,11 @@ PATRONI = os.environ.get("BO1_PATRONI") or (
 )
 SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
 MISSING = [
-    *(b for b in ("etcd", "redis-sentinel", "haproxy") if shutil.which(b, path=SBIN_PATH) is None),
+    *(
+        b
+        for b in ("etcd", "etcdctl", "redis-sentinel", "haproxy")
+        if shutil.which(b, path=SBIN_PATH) is None
+    ),
     *([] if os.access(PATRONI, os.X_OK) else [f"patroni {config.PATRONI_VERSION} ({PATRONI})"]),
 ]
 # A stretch this long without an acknowledged write is an outage, not a slow write.
@@ -76,6 +82,7 @@ class Cluster:
     password: str
     procs: dict[str, subprocess.Popen[bytes]]
     rest_password: str = ""
+    tls: Mapping[str, Tls] = field(default_factory=dict)  # each node's certificate, by name
 
     def url(self, database: str = "postgres") -> str:
         hosts = ",".join(n.address for n in self.nodes)
@@ -174,9 +181,11 @@ def ha_cluster(
     synchronous: bool,
     lan: netns.Lan | None = None,
     archive: Callable[[Path], Mapping[str, str]] | None = None,
+    tls: Mapping[str, Tls] | None = None,
 ) -> Iterator[Cluster]:
     """Patroni + etcd on the first three hosts of ``lan`` (a new one when not given).
-    ``archive``: a node's WAL archiving settings, given its home directory."""
+    ``archive``: a node's WAL archiving settings, given its home directory; ``tls``: each
+    node's certificate by node name (by default, of a CA made here), its key postgres's."""
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     password = secrets.token_urlsafe(18)
@@ -191,8 +200,12 @@ def ha_cluster(
         nodes = tuple(config.Node(f"node{i}", h.ip) for i, h in enumerate(hosts))
         procs: dict[str, subprocess.Popen[bytes]] = {}
         token = secrets.token_hex(8)
+        if tls is None:
+            ca = make_ca(workdir / "ca")
+            tls = {n.name: node_tls(workdir / f"tls-{n.name}", ca, n) for n in nodes}
         for node, host in zip(nodes, hosts, strict=True):
-            argv = config.etcd_args(node, nodes, str(workdir / f"etcd-{node.name}"), token)
+            data = str(workdir / f"etcd-{node.name}")
+            argv = config.etcd_args(node, nodes, data, token, tls[node.name])
             log = (workdir / f"etcd-{node.name}.log").open("wb")
             procs[f"etcd-{node.name}"] = subprocess.Popen(
                 host.run(*argv), stdout=log, stderr=log, cwd=workdir
@@ -208,7 +221,13 @@ def ha_cluster(
             )  # fmt: skip
             yml = home / "patroni.yml"
             rendered = config.patroni_config(
-                "bo1-test", node, nodes, pg, passwords, synchronous=synchronous
+                "bo1-test",
+                node,
+                nodes,
+                pg,
+                passwords,
+                synchronous=synchronous,
+                tls=tls[node.name],
             )
             yml.write_text(rendered)
             shutil.chown(yml, "postgres", "postgres")
@@ -217,7 +236,7 @@ def ha_cluster(
             procs[node.name] = subprocess.Popen(
                 as_postgres(host, PATRONI, str(yml)), stdout=log, stderr=log, cwd=home
             )
-        cluster = Cluster(lan, nodes, workdir, password, procs, passwords["rest"])
+        cluster = Cluster(lan, nodes, workdir, password, procs, passwords["rest"], tls)
         stack.callback(_stop_all, cluster)
         cluster.leader(timeout=120)
         yield cluster

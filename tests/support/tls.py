@@ -3,8 +3,12 @@ each certificate's CN is its node name, its subjectAltName the node's name and a
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
+
+from bootstrap.ha.config import Node
+from bootstrap.ha.tls import Tls
 
 CURVE = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 
@@ -34,3 +38,12 @@ def node_cert(folder: Path, ca: tuple[Path, Path], name: str, address: str) -> t
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]),
              "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext))  # fmt: skip
     return crt, key
+
+
+def node_tls(folder: Path, ca: tuple[Path, Path], node: Node, owner: str = "postgres") -> Tls:
+    """The node's certificate files in ``folder``, its key ``owner``'s alone (as
+    key_handover leaves it in a container)."""
+    crt, key = node_cert(folder, ca, node.name, node.address)
+    shutil.chown(key, owner, owner)
+    key.chmod(0o600)
+    return Tls(ca=str(ca[0]), cert=str(crt), key=str(key))
