@@ -19,11 +19,20 @@ from pathlib import Path
 
 import psycopg
 
-from bootstrap.backup.policy import STANZA, Paths, Policy, archive_settings, repository_script
+from bootstrap.backup.policy import (
+    STANZA,
+    Paths,
+    Policy,
+    archive_settings,
+    drill_script,
+    leader_drill_script,
+    repository_script,
+)
 from bootstrap.ha import backup
 from bootstrap.ha.config import Node
 from bootstrap.ha.tls import Tls, key_handover
 from tests.support import netns
+from tests.support.cli import run_cli
 from tests.support.ha import REQUIRES, Cluster, as_postgres, connect_when_up, ha_cluster
 from tests.support.postgres_server import PG_BINDIR
 from tests.support.tls import make_ca, node_cert
@@ -103,6 +112,8 @@ def backed_up_cluster(workdir: Path) -> Iterator[tuple[Cluster, Repository]]:
         )
         for name, home in [*homes.items(), (repo.name, repo_home)]:
             _write_as_postgres(home, confs[name])
+        for node in pg_nodes:  # each pgbackrest container's drill and its leader-only wrapper
+            _write_drill(homes[node.name])
         pg_hosts = list(zip(lan.hosts[:3], homes.values(), strict=True))
         for host, home in pg_hosts:  # as Patroni's container starts: the key first
             subprocess.run(host.run(*key_handover(_upload(home), _key(home), ["true"])),
@@ -146,6 +157,20 @@ def _write_as_postgres(home: Path, conf: str) -> None:
         if path.name not in ("ca.key", "node.key"):  # the uploads stay root's
             shutil.chown(path, "postgres", "postgres")
     home.chmod(0o700)
+
+
+def _write_drill(home: Path) -> None:
+    paths = _paths(home)
+    drill, wrapper = Path(paths.config_dir) / "bo1-drill", Path(_leader_drill(home))
+    drill.write_text(drill_script(POLICY, paths, "bo1", str(home / "drill")))
+    wrapper.write_text(leader_drill_script(paths, "bo1", str(drill)))
+    for script in (drill, wrapper):
+        script.chmod(0o555)
+        shutil.chown(script, "postgres", "postgres")
+
+
+def _leader_drill(home: Path) -> str:
+    return f"{_paths(home).config_dir}/bo1-leader-drill"
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -214,7 +239,10 @@ def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
         cluster.complete()
         repo.pgbackrest("--type=diff", "backup")  # from the new leader
         third = _write(cluster, "latest", 10)
+        _migrate(cluster)  # the drill compares the stack's tables
         _wait_archived(repo)
+        drills = _drill_everywhere(cluster, scratch_root / "ha-backup" / "pg")
+        recorded = cluster.psql_on(new, "SELECT ok, detail FROM bo1_backup_drills", db="bo1")
         backups = _backups(repo)
         refused = _as_intruder(repo, scratch_root / "ha-backup")
         restored = _restore(repo, scratch_root / "ha-backup" / "restored")
@@ -223,12 +251,38 @@ def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
     # the diff backup was taken on the new leader's timeline
     assert backups[1]["archive"]["start"][:8] > backups[0]["archive"]["start"][:8]
     assert restored == {"before": 1000, "after": 500, "latest": 10}
+    # as cron starts it on every node: only the leader's runs the drill, and it passes
+    for node, (code, out) in drills.items():
+        assert code == 0, (node, out)
+        if node == new.name:
+            assert '"ok": true' in out and '"recorded": true' in out, out
+        else:
+            assert "not run here: this node's Postgres is a replica" in out, out
+    assert recorded is not None and recorded.startswith("t|migrations "), recorded
     assert pings == [0, 0, 0, 0]
     # a certificate of the same CA under another name is turned away by every node
     assert refused.returncode != 0
     assert refused.stdout.count("access denied") >= 3 or "AccessError" in refused.stdout, (
         refused.stdout
     )
+
+
+def _migrate(cluster: Cluster) -> None:
+    hosts = ",".join(f"{n.address}:5432" for n in cluster.nodes)
+    dsn = f"postgresql://postgres@{hosts}/bo1?target_session_attrs=read-write"
+    env = {"BO1_POSTGRES_SUPERUSER_PASSWORD": cluster.password}
+    done = run_cli("migrate", "up", "--dsn", dsn, "--wait", "60", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _drill_everywhere(cluster: Cluster, homes: Path) -> dict[str, tuple[int, str]]:
+    """Each node's drill wrapper, run as its pgbackrest container's cron runs it."""
+    out = {}
+    for node, host in zip(cluster.nodes, cluster.lan.hosts[:3], strict=True):
+        argv = as_postgres(host, _leader_drill(homes / node.name))
+        done = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=600)
+        out[node.name] = (done.returncode, done.stdout + done.stderr)
+    return out
 
 
 def _as_intruder(repo: Repository, workdir: Path) -> subprocess.CompletedProcess[str]:

@@ -6,14 +6,19 @@ the stack's redis.conf and ACL file, the replication settings and sentinel.conf
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
+from bootstrap.backup.policy import Paths
 from bootstrap.ha import sentinel
 from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
+from infra.settings import StackSettings, from_config
+from infra.specs import ha
 from tests.support.ha import (
     REDIS_RESUME_S,
     REQUIRES,
@@ -21,6 +26,7 @@ from tests.support.ha import (
     redis_failover,
     redis_sentinel_cluster,
 )
+from tests.support.pulumi_harness import stack_config
 from tests.support.redis_server import NO_RETRY
 
 pytestmark = REQUIRES
@@ -113,3 +119,52 @@ def test_a_killed_master_is_replaced_and_clients_follow_through_sentinel(
         f"writes resumed {resumed:.1f} s after the master was killed; {failover.acked}"
         f" acked, {len(failover.lost)} lost with the old master (asynchronous replication)"
     )
+
+
+def _ha_settings(cluster: RedisCluster) -> StackSettings:
+    """prod-ha's settings, its nodes the cluster's: Redis on the first two."""
+    nodes = [
+        {"name": n.name, "address": n.address, "dockerHost": f"ssh://ops@{n.address}",
+         "postgres": i < 2, "redis": i < 2}
+        for i, n in enumerate(cluster.nodes)
+    ]  # fmt: skip
+    config = {**stack_config("prod-ha"), "bo1-infra:haNodes": json.dumps(nodes)}
+    return from_config("prod-ha", config)
+
+
+def test_the_repository_node_snapshots_redis_from_whichever_node_answers(
+    scratch_root: Path,
+) -> None:
+    """The repository node's snapshot job as the program renders it (a job per Redis node,
+    tried in turn), run from outside the Redis nodes, before and after the master dies."""
+    work = scratch_root / "sentinel-snapshot"
+    with redis_sentinel_cluster(work / "redis") as cluster:
+        cluster.ready()
+        with cluster.sentinel_client().master_for(sentinel.MASTER_NAME) as app:
+            app.set("session:kept", "1")
+            app.set("cache:x", "2")
+            app.wait(1, 5000)  # on the replica too
+        paths = Paths(config_dir=str(work / "conf"), repo=str(work / "repo"))
+        password = work / "ops-password"
+        password.write_text(cluster.values["redisOpsPassword"])
+        jobs = ha.redis_snapshot_files(_ha_settings(cluster), paths, str(password))
+        for job in jobs:
+            Path(job.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(job.path).write_text(job.content)
+            Path(job.path).chmod(int(job.mode, 8))
+        snapshot = f"{paths.config_dir}/bo1-redis-snapshot"
+        first = subprocess.run([snapshot], capture_output=True, text=True, timeout=120)
+        cluster.data[cluster.nodes[0].name].kill()  # the master
+        second = subprocess.run([snapshot], capture_output=True, text=True, timeout=120)
+    outputs = first.stdout + first.stderr + second.stdout + second.stderr
+    assert cluster.values["redisOpsPassword"] not in outputs
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    reports = [json.loads(line) for line in second.stdout.splitlines()]
+    # node0 gone; node1 refuses until Sentinel promotes it (NOMASTERLINK), then gives it
+    assert reports[-1]["ok"] and not any(r["ok"] for r in reports[:-1]), reports
+    assert "Connection refused" in reports[0]["detail"], reports
+    kept = sorted(Path(paths.redis_dir).glob("dump-*.rdb"))
+    assert len(kept) == 2
+    for rdb in kept:  # each one a whole, readable dataset
+        check = subprocess.run(["redis-check-rdb", str(rdb)], capture_output=True, text=True)
+        assert check.returncode == 0 and "2 keys read" in check.stdout, check.stdout

@@ -246,9 +246,22 @@ def test_backups_archive_from_every_postgres_node_to_the_witness_over_tls(run: P
     assert "tls-server-auth=witness=bo1" in lines  # only the repository host may ask
     assert f"pg1-port={settings.postgres_port}" in lines
     # the node's TLS server reads the same data volume Patroni writes
-    server = unwrap(_by_name(run, f"bo1-{STACK}-pgbackrest-db-b").inputs)
+    pgbackrest = _by_name(run, f"bo1-{STACK}-pgbackrest-db-b")
+    server = unwrap(pgbackrest.inputs)
     volumes = {v["containerPath"]: v["volumeName"] for v in server["volumes"]}
     assert volumes["/var/lib/postgresql/patroni"] == f"bo1-{STACK}-pgdata-db-b"
+    # the daily drill: cron on every Postgres node, the wrapper runs it on the leader's only
+    cron = _upload(pgbackrest, "/etc/cron.d/bo1-backups").splitlines()
+    assert cron[-1].startswith(
+        "45 4 * * * root runuser -u postgres -- /etc/pgbackrest/bo1-leader-drill"
+    )
+    wrapper = _upload(pgbackrest, "/etc/pgbackrest/bo1-leader-drill")
+    assert "drill=/etc/pgbackrest/bo1-drill" in wrapper.splitlines()
+    drill = _upload(pgbackrest, "/etc/pgbackrest/bo1-drill").splitlines()
+    assert "drill_dir=/var/lib/postgresql/patroni/drill" in drill  # on the data volume
+    assert f"source_port={settings.postgres_port}" in drill
+    assert server["command"][:3] == ["sh", "-c", 'cron && exec "$@"'] and server["init"] is True
+    assert server["memory"] == settings.postgres_memory_mb
     repo = _upload(_by_name(run, f"bo1-{STACK}-backup-witness"), "/etc/pgbackrest/pgbackrest.conf")
     lines = repo.splitlines()
     assert [line for line in lines if line.startswith("pg") and "-host=" in line] == [
@@ -256,6 +269,17 @@ def test_backups_archive_from_every_postgres_node_to_the_witness_over_tls(run: P
         "pg2-host=10.0.0.12",
     ]
     assert {"tls-server-auth=db-a=bo1", "tls-server-auth=db-b=bo1"} <= set(lines)
+    # the Redis snapshot: a job per Redis node, the daily one tries them in turn
+    backup_box = _by_name(run, f"bo1-{STACK}-backup-witness")
+    schedule = _upload(backup_box, "/etc/cron.d/bo1-backups")
+    assert "/etc/pgbackrest/bo1-redis-snapshot >>" in schedule
+    tries = _upload(backup_box, "/etc/pgbackrest/bo1-redis-snapshot").splitlines()
+    assert (
+        "sources='/etc/pgbackrest/bo1-redis-snapshot-db-a /etc/pgbackrest/bo1-redis-snapshot-db-b'"
+        in tries
+    )
+    job = _upload(backup_box, "/etc/pgbackrest/bo1-redis-snapshot-db-b").splitlines()
+    assert {"redis_host=10.0.0.12", f"redis_port={settings.redis_port}"} <= set(job)
     assert run.outputs["backupRepositoryHost"] == "witness"
 
 

@@ -45,14 +45,10 @@ def check(drill: Drill | None, backups_on: bool, ha: bool = False) -> tuple[bool
     """verify's row: (ok, detail)."""
     if not backups_on:
         return True, "backups are off for this stack (backupEnabled)"
-    if drill is None and ha:
-        return True, (
-            "no restore drill on an ha stack yet: the repository node's backup container"
-            " backs up on schedule; `pgbackrest info` there lists the backups"
-        )
+    runner = "the leader node's pgbackrest container" if ha else "the backup sidecar"
     if drill is None:
-        return True, "no drill yet: the sidecar runs one on its schedule (`backup drill` now)"
+        return True, f"no drill yet: {runner} runs one on its schedule (`backup drill` now)"
     if drill.ok and drill.age_hours > STALE_HOURS:
         ago = f"{drill.age_hours:.0f} h ago"
-        return False, f"{drill.summary()}; that is {ago}: is the backup sidecar running?"
+        return False, f"{drill.summary()}; that is {ago}: is {runner} running?"
     return drill.ok, drill.summary()

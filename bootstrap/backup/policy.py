@@ -140,20 +140,32 @@ def crontab(
 ) -> str:
     """The sidecar's /etc/cron.d entry. Jobs start as root only to write to the
     container's output (PID 1's stdout); each one runs as postgres."""
-    run = "root runuser -u postgres --"
     backup = f"pgbackrest --config={paths.config} --stanza={STANZA}"
     lines = [
-        "# bo1-infra backup schedule (generated; do not edit)",
-        "SHELL=/bin/sh",
-        f"PATH={CRON_PATH}",
-        f"{policy.full_schedule} {run} {backup} --type=full backup {log}",
-        f"{policy.diff_schedule} {run} {backup} --type=diff backup {log}",
+        *_CRON_HEADER,
+        f"{policy.full_schedule} {_AS_POSTGRES} {backup} --type=full backup {log}",
+        f"{policy.diff_schedule} {_AS_POSTGRES} {backup} --type=diff backup {log}",
     ]
     if drill:
-        lines.append(f"{policy.drill_schedule} {run} {paths.config_dir}/bo1-drill {log}")
+        lines.append(f"{policy.drill_schedule} {_AS_POSTGRES} {paths.config_dir}/bo1-drill {log}")
     if redis:
-        lines.append(f"{policy.redis_schedule} {run} {paths.config_dir}/bo1-redis-snapshot {log}")
+        lines.append(
+            f"{policy.redis_schedule} {_AS_POSTGRES} {paths.config_dir}/bo1-redis-snapshot {log}"
+        )
     return "\n".join(lines) + "\n"
+
+
+_CRON_HEADER = ("# bo1-infra backup schedule (generated; do not edit)", "SHELL=/bin/sh",
+                f"PATH={CRON_PATH}")  # fmt: skip
+_AS_POSTGRES = "root runuser -u postgres --"
+
+
+def leader_drill_crontab(policy: Policy, command: str, log: str = CONTAINER_LOG) -> str:
+    """An ha stack's Postgres node's /etc/cron.d entry: the drill wrapper, daily (it runs
+    the drill on the leader only)."""
+    return (
+        "\n".join([*_CRON_HEADER, f"{policy.drill_schedule} {_AS_POSTGRES} {command} {log}"]) + "\n"
+    )
 
 
 def _script(name: str, settings: dict[str, str | int]) -> str:
@@ -164,8 +176,9 @@ def _script(name: str, settings: dict[str, str | int]) -> str:
     return "\n".join([shebang, "# rendered by bo1-infra (do not edit)", *assigned, rest])
 
 
-def drill_script(policy: Policy, paths: Paths, database: str) -> str:
-    """The restore drill: the sidecar's cron and `bo1-infra backup drill` run this one."""
+def drill_script(policy: Policy, paths: Paths, database: str, drill_dir: str = "") -> str:
+    """The restore drill: the sidecar's cron and `bo1-infra backup drill` run this one.
+    ``drill_dir``: where the scratch copy goes, when not beside the repository."""
     return _script(
         "drill.sh",
         {
@@ -175,11 +188,22 @@ def drill_script(policy: Policy, paths: Paths, database: str) -> str:
             "source_socket": paths.socket,
             "source_port": paths.port,
             "database": database,
-            "drill_dir": paths.drill_dir,
+            "drill_dir": drill_dir or paths.drill_dir,
             "drill_port": DRILL_PORT,
             "max_age_hours": policy.max_age_hours,
         },
     )
+
+
+def leader_drill_script(paths: Paths, database: str, drill: str) -> str:
+    """An ha stack's drill wrapper: every Postgres node's cron starts it; it runs the drill
+    (``drill``) only where Postgres is the leader, so the drill compares with and records
+    into the primary over the node's own socket."""
+    return _script(
+        "leader-drill.sh",
+        {"bindir": paths.pg_bindir, "socket": paths.socket, "port": paths.port,
+         "database": database, "drill": drill},
+    )  # fmt: skip
 
 
 def sidecar_script(
@@ -232,3 +256,12 @@ def redis_snapshot_script(policy: Policy, paths: Paths, source: RedisSource) -> 
             "keep": policy.redis_keep,
         },
     )
+
+
+def redis_snapshot_any_script(sources: list[str], rounds: int = 3, pause_s: int = 10) -> str:
+    """An ha stack's Redis snapshot job: each of ``sources`` (one node's snapshot job) in
+    turn until one succeeds, for up to ``rounds`` rounds (Sentinel's promotion takes a few
+    seconds: measured 3.3 s)."""
+    settings: dict[str, str | int] = {"sources": " ".join(sources), "rounds": rounds,
+                                      "pause_s": pause_s}  # fmt: skip
+    return _script("redis-snapshot-any.sh", settings)

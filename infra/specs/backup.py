@@ -54,7 +54,7 @@ def sidecar(settings: StackSettings, postgres: ContainerSpec) -> ContainerSpec:
         env={"TZ": "UTC"},
         files=(
             conf_file(settings),
-            SecretFile(REDIS_PASSWORD_FILE, ("redisOpsPassword",), _ops_password),
+            ops_password_file(),
             File(SIDECAR_ENTRY, policy.sidecar_script(PATHS), mode="0555"),
             File(f"{PATHS.config_dir}/bo1-drill", _drill(settings, chosen), mode="0555"),
             File(
@@ -87,6 +87,11 @@ def sidecar(settings: StackSettings, postgres: ContainerSpec) -> ContainerSpec:
 
 def _drill(settings: StackSettings, chosen: policy.Policy) -> str:
     return policy.drill_script(chosen, PATHS, settings.postgres_database)
+
+
+def ops_password_file() -> SecretFile:
+    """bo1_ops's password, for the Redis snapshot job (read from a file: never argv)."""
+    return SecretFile(REDIS_PASSWORD_FILE, ("redisOpsPassword",), _ops_password)
 
 
 def _ops_password(values: Mapping[str, str]) -> str:

@@ -19,7 +19,9 @@ from dataclasses import replace
 from bootstrap.backup import policy as backup_policy
 from bootstrap.ha import backup, config, haproxy, sentinel, tls
 from bootstrap.pooler import config as pooler_config
+from bootstrap.redisdb.users import OPS_USER
 from infra.settings import HaNodeSetting, StackSettings
+from infra.specs import backup as backup_spec
 from infra.specs import pooler, postgres_server, redis_server
 from infra.specs.image import ha_image_build
 from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, SecretFile
@@ -309,32 +311,54 @@ def backup_conf(settings: StackSettings, me: HaNodeSetting) -> SecretFile:
     return SecretFile(backup_policy.Paths().config, ("pgbackrestCipherPassword",), render)
 
 
+DRILL = f"{backup_policy.Paths().config_dir}/bo1-drill"  # where `backup drill` runs it
+LEADER_DRILL = f"{backup_policy.Paths().config_dir}/bo1-leader-drill"
+
+
 def pgbackrest_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
-    """A Postgres node's pgBackRest TLS server: the repository host backs up through it."""
-    server = ["pgbackrest", "server"]
-    return ContainerSpec(
+    """A Postgres node's pgBackRest: its TLS server, through which the repository host
+    backs up, and the daily restore drill, which runs on the leader's node only (it
+    compares with and records into the primary over the node's socket)."""
+    chosen, paths = settings.backup_policy(), _node_paths(settings)
+    database = settings.postgres_database
+    # the scratch copy on the node's data volume: the repository node may have no room
+    drill = backup_policy.drill_script(chosen, paths, database, f"{PATRONI_HOME}/drill")
+    # cron as root (its jobs become postgres), then the TLS server as postgres, in front
+    start = ("sh", "-c", 'cron && exec "$@"', "start-cron")
+    wrapper = backup_policy.leader_drill_script(paths, database, DRILL)
+    schedule = backup_policy.leader_drill_crontab(chosen, LEADER_DRILL)
+    spec = ContainerSpec(
         **_base(settings, "pgbackrest", me),  # type: ignore[arg-type]
         image=ha_image_build(settings).tag,
-        command=_as("postgres", server),
-        files=(backup_conf(settings, me), *tls_files(me)),
+        command=(*start, *_as("postgres", ["pgbackrest", "server"])),
+        files=(
+            backup_conf(settings, me),
+            *tls_files(me),
+            File(DRILL, drill, mode="0555"),
+            File(LEADER_DRILL, wrapper, mode="0555"),
+            File(CRONTAB, schedule, mode="0644"),
+        ),
         healthcheck=Healthcheck(test=("CMD", "pgbackrest", "server-ping", me.address)),
         volume_name=None,
         data_path=PATRONI_HOME,
-        memory_mb=256,
+        # The drill runs a scratch copy of the database: as much memory as Postgres.
+        memory_mb=settings.postgres_memory_mb,
         stop_grace_s=30,
         # the node's data, as Patroni's container has it, and its socket
         mounts=(
             Mount(_data_volume(settings, me), PATRONI_HOME),
             postgres_server.socket_mount(settings),
         ),
+        init=True,  # cron's jobs write to PID 1's output: Docker's init, the container log
     )
+    return replace(spec, env={"TZ": "UTC"})  # the schedule is in UTC
 
 
 def repository_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     """The backup repository host: pgBackRest's TLS server and the backup schedule."""
     chosen, paths = settings.backup_policy(), backup_policy.Paths()
     entry = backup_policy.repository_script(paths, tls.KEY_UPLOAD, NODE_TLS.key)
-    schedule = backup_policy.crontab(chosen, paths, redis=False, drill=False)
+    schedule = backup_policy.crontab(chosen, paths, redis=True, drill=False)
     # healthy once the stanza exists and the TLS server answers
     info = f"{paths.repo}/backup/{backup_policy.STANZA}/backup.info"
     ready = f"test -s {info} && pgbackrest server-ping {me.address}"
@@ -347,6 +371,8 @@ def repository_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
             *tls_files(me),
             File(REPOSITORY_ENTRY, entry, mode="0555"),
             File(CRONTAB, schedule, mode="0644"),
+            backup_spec.ops_password_file(),
+            *redis_snapshot_files(settings, paths),
         ),
         healthcheck=Healthcheck(test=("CMD-SHELL", ready), start_period_s=120),
         volume_name=f"{settings.prefix}-pgbackrest",
@@ -356,6 +382,25 @@ def repository_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         init=True,
     )
     return replace(spec, env={"TZ": "UTC"})  # the schedule is in UTC
+
+
+def redis_snapshot_files(
+    settings: StackSettings,
+    paths: backup_policy.Paths,
+    password_file: str = backup_spec.REDIS_PASSWORD_FILE,
+) -> tuple[File, ...]:
+    """The repository node's Redis snapshot: a job per Redis node, and the one cron runs
+    (``bo1-redis-snapshot``, as on a single host), which tries them in turn: whichever
+    node is master now, any one that answers gives the dataset. ``password_file``: bo1_ops's
+    password (backup_spec.ops_password_file)."""
+    chosen, jobs = settings.backup_policy(), []
+    for node in (n for n in settings.ha_nodes if n.redis):
+        source = backup_policy.RedisSource(node.address, settings.redis_port, OPS_USER,
+                                           password_file)  # fmt: skip
+        script = backup_policy.redis_snapshot_script(chosen, paths, source)
+        jobs.append(File(f"{paths.config_dir}/bo1-redis-snapshot-{node.name}", script, "0555"))
+    any_one = backup_policy.redis_snapshot_any_script([job.path for job in jobs])
+    return (*jobs, File(f"{paths.config_dir}/bo1-redis-snapshot", any_one, mode="0555"))
 
 
 def _data_volume(settings: StackSettings, me: HaNodeSetting) -> str:

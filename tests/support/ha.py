@@ -94,14 +94,16 @@ class Cluster:
             " tcp_user_timeout=3000"
         )
 
-    def psql_on(self, node: config.Node, statement: str, timeout: float = 5) -> str | None:
+    def psql_on(
+        self, node: config.Node, statement: str, timeout: float = 5, db: str = "postgres"
+    ) -> str | None:
         """``statement`` run by psql inside ``node``'s own namespace, over its loopback
         (reachable while the node is cut off): its output, or None when it failed or had
         no answer within ``timeout``."""
         host = self.lan.hosts[self.nodes.index(node)]
         argv = host.run(
             str(PG_BINDIR / "psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", statement,
-            "host=127.0.0.1 port=5432 dbname=postgres user=postgres connect_timeout=2",
+            f"host=127.0.0.1 port=5432 dbname={db} user=postgres connect_timeout=2",
         )  # fmt: skip
         env = {**os.environ, "PGPASSWORD": self.password}
         try:
