@@ -145,7 +145,7 @@ def test_bootstrap_then_verify_then_a_second_bootstrap_changes_nothing(
     verified = run_cli("verify", "--env-file", str(env_file), env=boot_env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "FAIL" not in verified.stdout
-    assert "17 of 17 checks passed." in verified.stdout
+    assert "18 of 18 checks passed." in verified.stdout
     assert "ReJSON, search loaded (line 8.8)" in verified.stdout
     assert re.search(r"pooler\s+ok\s+PgBouncer [\d.]+: transaction mode, reset", verified.stdout)
     # what bootstrap stored is, byte for byte, what the program's auth file carries
@@ -521,8 +521,9 @@ def test_verify_fails_loudly_when_something_is_wrong(
         conn.execute("ALTER ROLE bo1_app IN DATABASE " + database + " RESET ALL")
     assert failed == {
         "row-level security", "personas", "role settings", "redis maxmemory", "redis eviction",
-        "backup drill",
+        "backup drill", "WAL archiving",
     }, result.stdout  # fmt: skip
+    assert "archive_mode is off: no WAL reaches the repository" in result.stdout
     assert "FAILED: the restore failed: lz4 error" in result.stdout
     assert "bo1_app: statement_timeout=0" in result.stdout
     assert "not enforced: votes.votes_user_isolation" in result.stdout

@@ -65,6 +65,18 @@ def _run(
     )  # fmt: skip
 
 
+def _archive_to_folder(home: Path) -> dict[str, str]:
+    """Prod-ha has backups on, so verify checks WAL archiving: each node archives into a
+    folder of its own (PostgreSQL's documented example command; pgBackRest's repository
+    is tests/test_ha_backups.py's subject)."""
+    return {
+        "archive_mode": "on",
+        "archive_command": (
+            f"mkdir -p {home}/archive && test ! -f {home}/archive/%f && cp %p {home}/archive/%f"
+        ),
+    }
+
+
 def _all_passed(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
@@ -78,7 +90,8 @@ def test_an_ha_stack_boots_verifies_and_serves_the_app_across_failovers(
     work = scratch_root / "ha-stack"
     with ExitStack() as stack:
         lan = stack.enter_context(netns.lan(3))
-        pg = stack.enter_context(ha_cluster(work / "pg", synchronous=True, lan=lan))
+        running = ha_cluster(work / "pg", synchronous=True, lan=lan, archive=_archive_to_folder)
+        pg = stack.enter_context(running)
         redis = stack.enter_context(redis_sentinel_cluster(work / "redis", settings, lan=lan))
         values = fresh_secrets(pg.password) | redis.values
         database = settings.postgres_database

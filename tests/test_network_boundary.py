@@ -94,7 +94,7 @@ def test_the_whole_cli_works_from_outside_the_host(host: Host, tmp_path: Path) -
     assert boot.returncode == 0, boot.stderr
     verify = run_cli("verify", "--stack", "dev", "--env-file", str(env_file), env=host.env())
     assert verify.returncode == 0, verify.stdout  # incl. the env file's DATABASE_URL, REDIS_URL
-    assert "17 of 17 checks passed." in verify.stdout
+    assert "18 of 18 checks passed." in verify.stdout
     status = run_cli("status", env=host.env())
     assert status.returncode == 0 and host.ns.ip in status.stdout, status.stderr
     assert f"Pooler {host.ns.ip}:6432" in status.stdout and "transaction mode" in status.stdout

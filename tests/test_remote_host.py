@@ -146,7 +146,7 @@ def test_bootstrap_reaches_a_remote_host_through_an_ssh_tunnel(
     assert again.returncode == 0 and again.stdout.strip().endswith("nothing changed.")
     # verify and status reach it the same way, the app's own URLs included.
     verify = run_cli("verify", "--stack", "dev", "--env-file", str(env_file), env=remote.hook_env())
-    assert verify.returncode == 0 and "17 of 17 checks passed." in verify.stdout, verify.stdout
+    assert verify.returncode == 0 and "18 of 18 checks passed." in verify.stdout, verify.stdout
     status = run_cli("status", env=remote.hook_env())
     assert status.returncode == 0 and "Postgres 127.0.0.1:5432/postgres" in status.stdout
     assert "Pooler 127.0.0.1:6432" in status.stdout and "transaction mode" in status.stdout

@@ -21,7 +21,7 @@ import psycopg
 import redis
 
 from bootstrap.appenv import env_file
-from bootstrap.backup import last_drill
+from bootstrap.backup import archiving, last_drill
 from bootstrap.errors import Bo1Error, ConnectionFailed, UsageError
 from bootstrap.ha import leader
 from bootstrap.migrate.files import discover, resolve_dir
@@ -332,6 +332,9 @@ def _checks(
         ha = settings.topology == "ha"
         drill = last_drill.check(last_drill.newest(conn), settings.backups, ha)
         checks.append(Check("backup drill", *drill))
+        checks.append(
+            Check("WAL archiving", *archiving.check(archiving.read(conn), settings.backups))
+        )
     with redis_connect.connect(ops_url, wait=args.wait) as ops:
         try:
             checks += redis_checks(ops, settings)
