@@ -184,3 +184,41 @@ def test_etcd_and_the_rest_api_change_nothing_for_a_stranger(scratch_root: Path)
     assert (anonymous, wrong, switchover) == (401, 401, 401)
     assert right in (200, 202)
     assert still == leader  # role reads stay open (cluster.leader uses GET /patroni)
+
+
+def test_the_leader_keeps_taking_writes_while_etcd_is_down(scratch_root: Path) -> None:
+    """Every etcd member killed at once (as when one `pulumi up` replaces them all): with
+    Patroni's failsafe mode the leader, still reaching every member's REST API, stays the
+    primary past the leader key's ttl; etcd back, the cluster carries on, same leader."""
+    with ha_cluster(scratch_root / "ha-dcs-down", synchronous=True) as cluster:
+        cluster.complete()
+        leader = cluster.leader()
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
+        writer = Writer(cluster.url())
+        writer.thread.start()
+        try:
+            writer.first_ack_after(time.monotonic(), timeout=30)
+            for node in cluster.nodes:
+                proc = cluster.procs[f"etcd-{node.name}"]
+                proc.kill()
+                proc.wait(timeout=30)
+            down_at = time.monotonic()
+            time.sleep(config.Timing().ttl + 10)  # well past the leader key's expiry
+            during = [t for t in writer.times if t > down_at]
+            roles = {n.name: cluster.role(n) for n in cluster.nodes}
+            for node in cluster.nodes:
+                cluster.start_etcd(node)
+            back_at = time.monotonic()
+            after = writer.first_ack_after(back_at + 10, timeout=30)
+        finally:
+            writer.stop.set()
+            writer.thread.join(timeout=30)
+        still = cluster.leader()
+    assert roles[leader.name] == "primary", roles
+    gaps = [b - a for a, b in zip([down_at, *during], during, strict=False)]
+    assert during and max(gaps) < 5 and during[-1] > down_at + config.Timing().ttl, (
+        f"{len(during)} writes acknowledged while etcd was down, longest pause"
+        f" {max(gaps, default=0):.1f} s"
+    )
+    assert after < 5 and still == leader

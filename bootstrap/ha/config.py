@@ -142,6 +142,10 @@ def patroni_config(
                 "loop_wait": timing.loop_wait,
                 "retry_timeout": timing.retry_timeout,
                 "maximum_lag_on_failover": 1048576,
+                # etcd down (all its members replaced at once by one `pulumi up`, say) but
+                # every Patroni member answering the leader's POST /failsafe: the primary
+                # stays one instead of demoting itself. Cut off from them too, it demotes.
+                "failsafe_mode": True,
                 "synchronous_mode": synchronous,
                 # A crashed primary Postgres fails over at once instead of being restarted
                 # in place for up to 300 s; safe only when no acknowledged commit can be

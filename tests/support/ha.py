@@ -83,6 +83,15 @@ class Cluster:
     procs: dict[str, subprocess.Popen[bytes]]
     rest_password: str = ""
     tls: Mapping[str, Tls] = field(default_factory=dict)  # each node's certificate, by name
+    etcd_argv: dict[str, list[str]] = field(default_factory=dict)  # by node name, as started
+
+    def start_etcd(self, node: config.Node) -> None:
+        """(Re)start ``node``'s etcd member, on its data directory, logging to its log."""
+        log = (self.workdir / f"etcd-{node.name}.log").open("ab")
+        self.procs[f"etcd-{node.name}"] = subprocess.Popen(
+            self.etcd_argv[node.name], stdout=log, stderr=log, cwd=self.workdir
+        )
+        log.close()
 
     def url(self, database: str = "postgres") -> str:
         hosts = ",".join(n.address for n in self.nodes)
@@ -205,13 +214,13 @@ def ha_cluster(
         if tls is None:
             ca = make_ca(workdir / "ca")
             tls = {n.name: node_tls(workdir / f"tls-{n.name}", ca, n) for n in nodes}
+        cluster = Cluster(lan, nodes, workdir, password, procs, passwords["rest"], tls)
+        stack.callback(_stop_all, cluster)
         for node, host in zip(nodes, hosts, strict=True):
             data = str(workdir / f"etcd-{node.name}")
             argv = config.etcd_args(node, nodes, data, token, tls[node.name])
-            log = (workdir / f"etcd-{node.name}.log").open("wb")
-            procs[f"etcd-{node.name}"] = subprocess.Popen(
-                host.run(*argv), stdout=log, stderr=log, cwd=workdir
-            )
+            cluster.etcd_argv[node.name] = host.run(*argv)
+            cluster.start_etcd(node)
         for node, host in zip(nodes, hosts, strict=True):
             home = workdir / node.name
             home.mkdir(mode=0o700, exist_ok=True)
@@ -238,8 +247,6 @@ def ha_cluster(
             procs[node.name] = subprocess.Popen(
                 as_postgres(host, PATRONI, str(yml)), stdout=log, stderr=log, cwd=home
             )
-        cluster = Cluster(lan, nodes, workdir, password, procs, passwords["rest"], tls)
-        stack.callback(_stop_all, cluster)
         cluster.leader(timeout=120)
         yield cluster
 
