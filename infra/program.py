@@ -160,10 +160,11 @@ def ha_stack(
         pulumi.export("backupRepositoryHost", repository.name)
         # Without the passphrase no backup can be read: keep a copy off the Docker hosts.
         pulumi.export("backupCipherPassword", secrets.values["pgbackrestCipherPassword"])
-    nodes = [
-        HaNode(f"{settings.prefix}-{node.name}", settings, node, values)
-        for node in settings.ha_nodes
-    ]
+    nodes: list[HaNode] = []
+    last: dict[str, ContainerService] = {}  # each service's container on the nodes so far
+    for node in settings.ha_nodes:
+        nodes.append(HaNode(f"{settings.prefix}-{node.name}", settings, node, values, last.copy()))
+        last |= nodes[-1].services
     pg_nodes = [n.address for n in settings.ha_nodes if n.postgres]
     pulumi.export("haNodes", {n.name: n.address for n in settings.ha_nodes})
     pulumi.export(

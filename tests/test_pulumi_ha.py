@@ -312,3 +312,25 @@ def test_backups_on_an_ha_stack_need_a_node_without_postgres() -> None:
         run_program(STACK, config)
     assert "keep their repository on a node without Postgres" in str(failed.value)
     assert failed.value.registrations == []
+
+
+def test_nodes_roll_one_after_another_except_etcd(run: ProgramRun) -> None:
+    """Each rolling service's container waits for the previous node's (created, and on a
+    replacement recreated, healthy first); etcd's members do not wait for each other (a
+    member is healthy only with a majority)."""
+
+    def deps(component: str, node: str) -> set[str]:
+        return set(_by_name(run, f"bo1-{STACK}-{component}-{node}").dependencies)
+
+    def urn(component: str, node: str) -> str:
+        return str(_by_name(run, f"bo1-{STACK}-{component}-{node}").urn)
+
+    containers = {str(c.urn) for c in _containers(run)}
+    for component in ("postgres", "haproxy", "pooler", "pgbackrest", "redis"):
+        assert deps(component, "db-b") & containers == {urn(component, "db-a")}, component
+        assert not deps(component, "db-a") & containers, component
+    # Sentinel runs on all three: the witness's waits for db-b's, which waits for db-a's
+    assert deps("sentinel", "witness") & containers == {urn("sentinel", "db-b")}
+    assert deps("sentinel", "db-b") & containers == {urn("sentinel", "db-a")}
+    for node in ("db-a", "db-b", "witness"):
+        assert not deps("etcd", node) & containers, node

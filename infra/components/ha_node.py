@@ -25,9 +25,13 @@ class HaNode(pulumi.ComponentResource):
         settings: StackSettings,
         node: HaNodeSetting,
         secrets: Mapping[str, pulumi.Output[str]],
+        after: Mapping[str, ContainerService] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``after``: the services of the nodes before this one, by alias (the last of
+        each): this node's same service waits for that one (ha.ROLLING)."""
         super().__init__("bo1:infra:HaNode", name, None, opts)
+        after = after or {}
         # Its own engine: every resource below is created on this node's Docker host.
         self.provider = docker.Provider(
             f"{name}-docker",
@@ -52,6 +56,7 @@ class HaNode(pulumi.ComponentResource):
         self.services = {}
         shared: dict[str, docker.Volume] = {socket_name: socket}
         for spec in ha.node_containers(settings, node):
+            previous = after.get(spec.alias) if spec.alias in ha.ROLLING else None
             service = ContainerService(
                 spec.name,
                 spec,
@@ -60,6 +65,7 @@ class HaNode(pulumi.ComponentResource):
                 retain_data=settings.protect_data,
                 shared=dict(shared),
                 built=image.image if spec.image == image.tag else None,
+                depends_on=[previous.container] if previous else None,
                 opts=on_node,
             )
             self.services[spec.alias] = service

@@ -77,6 +77,15 @@ def _base(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[st
     }
 
 
+# Services whose containers are created, and replaced, one node after another: each waits
+# until the previous node's is healthy (the provider's wait), so one `pulumi up` that
+# changes them all (a new image, a renewed certificate) never takes every Patroni or Redis
+# down at once. Not etcd: a member is healthy only once a majority runs, so a chain would
+# never start; its members go together, and Patroni's failsafe mode keeps the leader
+# (bootstrap/ha/config.py).
+ROLLING = frozenset({"postgres", "haproxy", "pooler", "pgbackrest", "redis", "sentinel"})
+
+
 def tls_files(me: HaNodeSetting) -> tuple[SecretFile, ...]:
     """The stack CA's certificate and the node's own, its key as an upload for key_handover
     (a secret; the certificates are files of the stack's state like the rest)."""
