@@ -32,11 +32,24 @@ from bootstrap import paths
 from bootstrap.appenv.model import check_overrides
 from bootstrap.backup.policy import Policy
 from bootstrap.errors import Bo1Error
+from bootstrap.ha import backup as ha_backup
+from bootstrap.ha import config as ha_config
+from bootstrap.ha import haproxy, sentinel
 from bootstrap.pooler.config import Pool
 from bootstrap.redisdb.keys import KeyFamily, with_extra
 from bootstrap.redisdb.releases import DEFAULT_LINE, LineName, check_image
 from bootstrap.redisdb.releases import line as redis_line
 from bootstrap.redisdb.sizes import REDIS_MEMORY, redis_bytes
+
+# The ports an ha node's own services listen on, whatever the stack file says.
+HA_FIXED_PORTS = {
+    ha_config.ETCD_CLIENT_PORT: "etcd (clients)",
+    ha_config.ETCD_PEER_PORT: "etcd (peers)",
+    ha_config.PATRONI_PORT: "Patroni's REST API",
+    haproxy.HAPROXY_PORT: "HAProxy",
+    ha_backup.TLS_PORT: "pgBackRest's TLS server",
+    sentinel.SENTINEL_PORT: "Sentinel",
+}
 
 PROJECT = "bo1-infra"
 
@@ -324,6 +337,10 @@ class StackSettings(BaseModel):
             same = [k for k, p in ports.items() if p == port and k != key]
             if same:
                 raise ValueError(f"{key} and {same[0]} are both {port}; use a port each")
+            # ha: every container shares its host's network, with these ports fixed
+            taken = HA_FIXED_PORTS.get(port) if self.topology == "ha" else None
+            if taken:
+                raise ValueError(f"{key} {port} is {taken}'s on every ha node; use another")
         # Postgres keeps 3 slots for superusers; direct work (migrations, bootstrap, the
         # backups and their drill, admin sessions) needs room beside the pooler's share.
         room = self.postgres_max_connections - 3 - DIRECT_CONNECTIONS

@@ -334,3 +334,20 @@ def test_nodes_roll_one_after_another_except_etcd(run: ProgramRun) -> None:
     assert deps("sentinel", "db-b") & containers == {urn("sentinel", "db-a")}
     for node in ("db-a", "db-b", "witness"):
         assert not deps("etcd", node) & containers, node
+
+
+@pytest.mark.parametrize(("key", "port", "owner"), [
+    ("bo1-infra:redisPort", "26379", "Sentinel"), ("bo1-infra:poolerPort", "5000", "HAProxy"),
+    ("bo1-infra:postgresPort", "2379", "etcd (clients)"),
+])  # fmt: skip
+def test_a_port_an_ha_node_already_uses_is_refused(key: str, port: str, owner: str) -> None:
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(STACK, {**stack_config(STACK), key: port})
+    assert f"{port} is {owner}'s on every ha node; use another" in str(failed.value)
+    assert failed.value.registrations == []
+
+
+def test_a_single_host_stack_may_use_those_ports() -> None:
+    # published from containers of their own: nothing else listens there
+    settings = from_config("prod", {**stack_config("prod"), "bo1-infra:poolerPort": "5000"})
+    assert settings.pooler_port == 5000
