@@ -34,7 +34,8 @@ INPUTS = (
           "JSON object of plain app settings overriding the defaults above"),
     Input("BO1_POSTGRES_LOCAL_PSQL", "setting",
           "command that opens psql as the superuser over the database's local socket, used only"
-          " to re-key a rotated superuser password"),
+          " to re-key a rotated superuser password; on an ha stack a JSON object of node"
+          " address to command (the leader's is used)"),
     Input("PATH", "passed through", "to find `docker` and `ssh`"),
     Input("HOME", "passed through", "for ssh's and docker's own configuration"),
 )  # fmt: skip

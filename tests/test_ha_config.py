@@ -137,3 +137,23 @@ def _boot_env() -> dict[str, str]:
     from tests.support.stack_values import fresh_secrets, secret_env
 
     return secret_env(fresh_secrets("Superuser-Pw-1"))
+
+
+def test_the_rekey_command_is_the_leaders_and_bad_json_is_one_clear_line() -> None:
+    from bootstrap.errors import UsageError
+    from bootstrap.ops.bootstrap import _local_psql
+
+    table = '{"10.0.0.11": "psql on a", "10.0.0.12": "psql on b"}'
+    assert _local_psql(table, "10.0.0.12") == "psql on b"
+    assert _local_psql(table, "10.0.0.99") == ""  # not a node of the map: no re-key
+    assert _local_psql("docker exec -i x psql", "anywhere") == "docker exec -i x psql"
+    with pytest.raises(UsageError) as refused:
+        _local_psql('{"10.0.0.11": ', "10.0.0.11")
+    assert str(refused.value).startswith("BO1_POSTGRES_LOCAL_PSQL is not valid JSON")
+
+
+def test_a_multi_host_dsn_is_described_host_by_host() -> None:
+    from bootstrap.postgres.connect import describe_target
+
+    described = describe_target("postgresql://postgres:pw@a:5432,b:5433/bo1")
+    assert described == "a:5432,b:5433/bo1 as postgres"

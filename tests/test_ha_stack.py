@@ -10,7 +10,10 @@ DATABASE_URL bootstrap wrote (every node's pooler) while the leader's Postgres i
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
+import shlex
 import subprocess
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,6 +22,7 @@ import psycopg
 
 from bootstrap.appenv.env_file import read as read_env
 from bootstrap.ha import sentinel
+from bootstrap.ha.config import Node
 from bootstrap.redisdb.users import OPS_USER
 from infra.settings import StackSettings, from_config
 from tests.support import netns
@@ -28,6 +32,7 @@ from tests.support.ha import (
     REQUIRES,
     Cluster,
     RedisCluster,
+    as_postgres,
     ha_cluster,
     node_poolers,
     postgres_failover,
@@ -35,6 +40,7 @@ from tests.support.ha import (
     redis_sentinel_cluster,
 )
 from tests.support.pooler import stack_auth_file
+from tests.support.postgres_server import PG_BINDIR
 from tests.support.pulumi_harness import stack_config
 from tests.support.stack_values import fresh_secrets, secret_env
 
@@ -63,6 +69,15 @@ def _run(
         verb, "--stack", STACK, "--dsn", _dsn(pg, settings.postgres_database),
         "--wait", "60", *extra, env=env, timeout=180,
     )  # fmt: skip
+
+
+def _local_psql(pg: Cluster, node: Node, database: str) -> list[str]:
+    """psql as the superuser over ``node``'s socket, as the postgres OS user (peer): what
+    `docker exec -u postgres` in its Patroni container runs on an ha stack."""
+    host = pg.lan.hosts[pg.nodes.index(node)]
+    socket = pg.workdir / node.name  # the test's socket directory: the node's home
+    return as_postgres(host, str(PG_BINDIR / "psql"), "-h", str(socket), "-p", "5432",
+                       "-U", "postgres", "-d", database)  # fmt: skip
 
 
 def _archive_to_folder(home: Path) -> dict[str, str]:
@@ -114,6 +129,14 @@ def test_an_ha_stack_boots_verifies_and_serves_the_app_across_failovers(
         again = _run("bootstrap", pg, env, settings, "--env-file", str(env_file))
         verified_after = _run("verify", pg, env, settings, "--env-file", str(env_file))
         status_after = _run("status", pg, env, settings)
+        # the superuser's password rotated in the stack: re-keyed on the new leader's socket
+        rotated = values | {"postgresSuperuserPassword": secrets.token_urlsafe(18)}
+        rekey_env = secret_env(rotated) | {"REDIS_URL": env["REDIS_URL"],
+                                           "BO1_POOLER_PORT": "6432"}  # fmt: skip
+        local = {n.address: shlex.join(_local_psql(pg, n, database)) for n in pg.nodes}
+        rekeyed = _run("bootstrap", pg, rekey_env | {"BO1_POSTGRES_LOCAL_PSQL": json.dumps(local)},
+                       settings, "--env-file", str(env_file))  # fmt: skip
+        after_rekey = _run("bootstrap", pg, rekey_env, settings, "--env-file", str(env_file))
 
     pooler_hosts = ",".join(f"{p.host}:6432" for p in poolers)
     assert app["DATABASE_URL"].split("@", 1)[1].startswith(f"{pooler_hosts}/{database}?")
@@ -137,10 +160,15 @@ def test_an_ha_stack_boots_verifies_and_serves_the_app_across_failovers(
     _all_passed(verified_after)
     assert f"Postgres leader {failover.new.address}:5432/{database}" in status_after.stdout
     assert f"now {redis_moved.new.address}:6379" in status_after.stdout
-    outputs = [boot, verified, status, again, verified_after, status_after]
+    # only the leader's command could take the new password; then TCP logins work with it
+    assert rekeyed.returncode == 0, rekeyed.stdout + rekeyed.stderr
+    assert "password re-keyed over the local socket" in rekeyed.stdout
+    assert after_rekey.returncode == 0, after_rekey.stdout + after_rekey.stderr
+    assert "re-keyed" not in after_rekey.stdout
+    outputs = [boot, verified, status, again, verified_after, status_after, rekeyed, after_rekey]
     for result in outputs:
         assert "Traceback" not in result.stderr
-        for secret in values.values():
+        for secret in [*values.values(), *rotated.values()]:
             assert secret not in result.stdout + result.stderr
     print(
         f"app writes through the poolers resumed {failover.resumed:.1f} s after the leader's"

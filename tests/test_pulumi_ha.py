@@ -215,7 +215,16 @@ def test_the_bootstrap_hook_finds_the_leader_and_the_master_itself(run: ProgramR
     sentinels = ",".join(f"10.0.0.1{i}:{sentinel.SENTINEL_PORT}" for i in (1, 2, 3))
     ops_password = generated_password(f"bo1-{STACK}-secrets-redisOpsPassword")
     assert environment["REDIS_URL"] == f"redis+sentinel://bo1_ops:{ops_password}@{sentinels}/bo1"
-    assert "DOCKER_HOST" not in environment and "BO1_POSTGRES_LOCAL_PSQL" not in environment
+    assert "DOCKER_HOST" not in environment
+    # a rotated superuser password is re-keyed on the leader: each node's own Patroni container
+    local = json.loads(environment["BO1_POSTGRES_LOCAL_PSQL"])
+    names = {unwrap(c.inputs)["name"] for c in _containers(run)}
+    assert sorted(local) == ["10.0.0.11", "10.0.0.12"]
+    for address, node in (("10.0.0.11", "db-a"), ("10.0.0.12", "db-b")):
+        argv = local[address].split()
+        assert argv[:3] == ["docker", "-H", f"ssh://deploy@{address}"], argv
+        assert argv[3:7] == ["exec", "-i", "-u", "postgres"] and argv[7] in names, argv
+        assert argv[7] == f"bo1-{STACK}-postgres-{node}"
     assert rpc.is_rpc_secret(hook.inputs["environment"]) or rpc.is_rpc_secret(
         hook.inputs["environment"]["REDIS_URL"]
     )

@@ -11,12 +11,14 @@ single-host stack. The nodes are reached at their own addresses: a Docker host t
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from bootstrap.appenv.urls import sentinel_url
-from bootstrap.errors import UsageError
+from bootstrap.errors import AuthenticationFailed, UsageError
+from bootstrap.ha.config import PATRONI_PORT
 from bootstrap.postgres.connect import connect, superuser_login, targets
 from bootstrap.redisdb import connect as redis_connect
 from bootstrap.remote.reach import tcp_host
@@ -74,10 +76,32 @@ def resolve(dsn: str, redis_url: str, docker_host: str | None, wait: float) -> W
 
 
 def postgres_leader(dsn: str, wait: float) -> Address:
-    """The node of a multi-host ``dsn`` that accepts writes now, as the superuser finds it."""
+    """The node of a multi-host ``dsn`` that accepts writes now, as the superuser finds it;
+    when the superuser's password is refused (rotated in the stack, not yet in the
+    database), as Patroni names it, so that bootstrap can re-key it there."""
     login = superuser_login(dsn) | {"target_session_attrs": "read-write"}
-    with connect(dsn, wait=wait, overrides=login) as conn:
-        return conn.info.host, conn.info.port
+    try:
+        with connect(dsn, wait=wait, overrides=login) as conn:
+            return conn.info.host, conn.info.port
+    except AuthenticationFailed:
+        leader = patroni_primary(targets(dsn))
+        if leader is None:
+            raise
+        return leader
+
+
+def patroni_primary(nodes: list[Address]) -> Address | None:
+    """The node whose Patroni answers ``GET /primary`` with 200 (its open health endpoint,
+    the one HAProxy asks), if any."""
+    for host, port in nodes:
+        try:
+            url = f"http://{tcp_host(host)}:{PATRONI_PORT}/primary"
+            with urllib.request.urlopen(url, timeout=3) as response:
+                if response.status == 200:
+                    return host, port
+        except OSError:  # a replica's 503 (HTTPError) or a node that does not answer
+            continue
+    return None
 
 
 def app_redis_url(env: Mapping[str, str]) -> str:

@@ -65,13 +65,29 @@ def connect_rekeying(
     try:
         return connect_superuser(dsn, wait=wait, password=password, at=at)
     except AuthenticationFailed:
-        local_psql = os.environ.get(LOCAL_PSQL_ENV, "")
+        local_psql = _local_psql(os.environ.get(LOCAL_PSQL_ENV, ""), at[0])
         if not local_psql:
             raise
     # The volume was initialized with an older password: set the new one locally, then retry.
     roles.rekey_superuser_locally(local_psql, password, salt_key)
     print("Postgres superuser: password re-keyed over the local socket")
     return connect_superuser(dsn, wait=0, password=password, at=at)
+
+
+def _local_psql(raw: str, host: str) -> str:
+    """BO1_POSTGRES_LOCAL_PSQL: one command (a single-host stack), or on an ha stack a JSON
+    object of node address to that node's command, of which the leader's (``host``) is used:
+    only the primary can take the new password."""
+    if not raw.lstrip().startswith("{"):
+        return raw
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        raise UsageError(
+            f"{LOCAL_PSQL_ENV} is not valid JSON: give one command, or an object of node"
+            " address to command"
+        ) from None
+    return str(table.get(host, ""))  # JSON that starts with "{" is an object
 
 
 def bootstrap(args: argparse.Namespace) -> int:

@@ -72,11 +72,14 @@ def target(dsn: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
 def describe_target(dsn: str, env: Mapping[str, str] = os.environ) -> str:
     """``host:port/dbname as user``, filling gaps the way libpq does, never the password."""
     params = conn_params(dsn)
-    host = params.get("host") or env.get("PGHOST") or "/var/run/postgresql"
-    port = params.get("port") or env.get("PGPORT") or "5432"
     user = params.get("user") or env.get("PGUSER") or _os_user()
     dbname = params.get("dbname") or env.get("PGDATABASE") or user
-    return f"{host}:{port}/{dbname} as {user}"
+    try:  # every host with its port: an ha stack's multi-host DSN names several
+        where = ",".join(f"{host}:{port}" for host, port in targets(dsn, env))
+    except UsageError:  # hosts and ports that do not pair: say them as given
+        host = params.get("host") or env.get("PGHOST") or "/var/run/postgresql"
+        where = f"{host}:{params.get('port') or env.get('PGPORT') or '5432'}"
+    return f"{where}/{dbname} as {user}"
 
 
 def _os_user() -> str:

@@ -29,6 +29,7 @@ from infra.components.container_service import ContainerService
 from infra.docker_host import DockerHost
 from infra.fingerprints import file_digest, files_digest, secrets_digest
 from infra.settings import StackSettings
+from infra.specs.postgres_server import SOCKET_DIR
 
 
 def bo1_infra_executable() -> Path:
@@ -78,11 +79,22 @@ def ha_targets(
 ) -> dict[str, pulumi.Input[str]]:
     """Where bootstrap finds an ha stack: every Postgres node (libpq's multi-host PGHOST; it
     keeps the leader) and the Sentinels, each node at its own address."""
-    nodes = [n.address for n in settings.ha_nodes if n.postgres]
+    nodes = [n for n in settings.ha_nodes if n.postgres]
+    # Re-keying a rotated superuser password: psql over the leader's socket (peer), in its
+    # node's Patroni container, reached through that node's Docker host.
+    local_psql = {
+        n.address: (
+            f"docker -H {n.docker_host} exec -i -u postgres {settings.prefix}-postgres-{n.name}"
+            f" psql -h {SOCKET_DIR} -p {settings.postgres_port} -U {SUPERUSER}"
+            f" -d {settings.postgres_database}"
+        )
+        for n in nodes
+    }
     return {
-        "PGHOST": ",".join(nodes),
+        "PGHOST": ",".join(n.address for n in nodes),
         "PGPORT": str(settings.postgres_port),
         "REDIS_URL": sentinel_ops_url,
+        "BO1_POSTGRES_LOCAL_PSQL": json.dumps(local_psql),
     }
 
 
