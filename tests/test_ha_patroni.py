@@ -9,6 +9,7 @@ multi-host URL with ``target_session_attrs=read-write``, as the application woul
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -229,3 +230,57 @@ def test_the_leader_keeps_taking_writes_while_etcd_is_down(scratch_root: Path) -
         f"etcd down {config.Timing().ttl + 10} s: {len(during)} writes acknowledged meanwhile,"
         f" longest pause {max(gaps):.2f} s; {len(writer.acked)} acked, 0 lost"
     )
+
+
+def _members(cluster: Cluster, via: config.Node) -> dict[str, tuple[str, str]]:
+    """etcd's member list as ``via`` answers it: name -> (id, status)."""
+    tls = config.etcdctl_tls(cluster.tls[via.name])
+    code, out = _etcdctl(via, "https", tls, "member", "list")
+    assert code == 0, out
+    rows = [line.split(", ") for line in out.splitlines() if line.count(", ") >= 5]
+    return {row[2]: (row[0], row[1]) for row in rows}
+
+
+def test_a_node_rebuilt_with_no_etcd_data_takes_its_place_again(scratch_root: Path) -> None:
+    """A node's etcd data lost (the node rebuilt on a fresh Docker host), the others
+    running: the rendered entry point removes its old member and adds it anew, and etcd
+    rejoins; Patroni's leader never moves and writes go on."""
+    work = scratch_root / "ha-etcd-rebuilt"
+    with ha_cluster(work, synchronous=True) as cluster:
+        cluster.complete()
+        leader = cluster.leader()
+        lost = next(n for n in cluster.nodes if n != leader)
+        survivor = leader
+        before = _members(cluster, survivor)
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE acked (id int PRIMARY KEY)")
+        writer = Writer(cluster.url())
+        writer.thread.start()
+        try:
+            proc = cluster.procs[f"etcd-{lost.name}"]
+            proc.kill()
+            proc.wait(timeout=30)
+            shutil.rmtree(work / f"etcd-{lost.name}")
+            rebuilt_at = time.monotonic()
+            cluster.start_etcd(lost)
+            deadline = time.monotonic() + 60
+            while True:
+                code, out = _etcdctl(lost, "https", config.etcdctl_tls(cluster.tls[lost.name]),
+                                     "endpoint", "health")  # fmt: skip
+                if code == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            rejoined = time.monotonic() - rebuilt_at
+            after = _members(cluster, lost)
+            writer.first_ack_after(time.monotonic(), timeout=30)
+        finally:
+            writer.stop.set()
+            writer.thread.join(timeout=30)
+        still = cluster.leader()
+        log = (work / f"etcd-{lost.name}.log").read_text()
+    assert code == 0, out
+    assert sorted(after) == sorted(before) and all(s == "started" for _, s in after.values())
+    assert after[lost.name][0] != before[lost.name][0]  # a new member in its place
+    assert "replacing it" in log and "joined the running cluster" in log
+    assert still == leader and not [t for t in writer.failures if t > rebuilt_at]
+    print(f"etcd member {lost.name} rebuilt from nothing: healthy again after {rejoined:.1f} s")

@@ -88,7 +88,8 @@ def test_the_rendered_files_name_every_node_and_synchronous_mode(run: ProgramRun
     assert patroni["postgresql"]["connect_address"] == f"10.0.0.12:{settings.postgres_port}"
     assert patroni["bootstrap"]["dcs"]["synchronous_mode"] is True
     assert (patroni["etcd3"]["protocol"], patroni["etcd3"]["key"]) == ("https", NODE_TLS.key)
-    etcd_box = unwrap(_by_name(run, f"bo1-{STACK}-etcd-witness").inputs)
+    etcd_box_resource = _by_name(run, f"bo1-{STACK}-etcd-witness")
+    etcd_box = unwrap(etcd_box_resource.inputs)
     etcd = etcd_box["command"]
     assert (
         "--initial-cluster=db-a=https://10.0.0.11:2380,db-b=https://10.0.0.12:2380,"
@@ -99,6 +100,11 @@ def test_the_rendered_files_name_every_node_and_synchronous_mode(run: ProgramRun
         etcd
     )
     assert etcd[etcd.index("key-handover") + 1 :][:2] == ["nobody", "nogroup"]
+    # through the entry point that rejoins a rebuilt node (tests/test_ha_patroni.py)
+    assert etcd[etcd.index("key-handover") + 5 :][:3] == ["sh", "/etc/bo1/etcd-member", "etcd"]
+    entry = _upload(etcd_box_resource, "/etc/bo1/etcd-member").splitlines()
+    assert "name=witness" in entry and "data_dir=/var/lib/bo1-etcd" in entry
+    assert "others=https://10.0.0.11:2379,https://10.0.0.12:2379" in entry
     assert etcd_box.get("user", "") == ""
     replica = _upload(
         _by_name(run, f"bo1-{STACK}-redis-db-b"), "/usr/local/etc/redis/replication.conf"

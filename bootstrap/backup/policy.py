@@ -9,9 +9,10 @@ tests run these very files on the real binaries, with their own paths.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+from bootstrap import shell_script
 
 STANZA = "bo1"
 CIPHER = "aes-256-cbc"
@@ -170,10 +171,7 @@ def leader_drill_crontab(policy: Policy, command: str, log: str = CONTAINER_LOG)
 
 def _script(name: str, settings: dict[str, str | int]) -> str:
     """A script of ``scripts/``, its settings rendered as shell assignments at the top."""
-    body = (SCRIPTS / name).read_text()
-    shebang, _, rest = body.partition("\n")
-    assigned = [f"{key}={shlex.quote(str(value))}" for key, value in settings.items()]
-    return "\n".join([shebang, "# rendered by bo1-infra (do not edit)", *assigned, rest])
+    return shell_script.render(SCRIPTS / name, settings)
 
 
 def drill_script(policy: Policy, paths: Paths, database: str, drill_dir: str = "") -> str:

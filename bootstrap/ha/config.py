@@ -12,7 +12,9 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from bootstrap import shell_script
 from bootstrap.ha.tls import Tls
 
 # Patroni 3.0.2 (Debian 12's package) overwrites the leader key unconditionally when its
@@ -50,13 +52,13 @@ def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str, tls:
     to etcd decides who leads Postgres, and every container of a node shares its host's
     network, so only a holder of a stack certificate may talk to it (no plain loopback
     listener either)."""
-    cluster = ",".join(f"{n.name}=https://{n.address}:{ETCD_PEER_PORT}" for n in nodes)
+    cluster = ",".join(f"{n.name}={_peer_url(n)}" for n in nodes)
     return [
         "etcd",
         f"--name={me.name}",
         f"--data-dir={data_dir}",
-        f"--listen-peer-urls=https://{me.address}:{ETCD_PEER_PORT}",
-        f"--initial-advertise-peer-urls=https://{me.address}:{ETCD_PEER_PORT}",
+        f"--listen-peer-urls={_peer_url(me)}",
+        f"--initial-advertise-peer-urls={_peer_url(me)}",
         f"--listen-client-urls={etcd_url(me)}",
         f"--advertise-client-urls={etcd_url(me)}",
         f"--initial-cluster={cluster}",
@@ -76,6 +78,24 @@ def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str, tls:
         f"--peer-cert-file={tls.cert}",
         f"--peer-key-file={tls.key}",
     ]
+
+
+ETCD_SCRIPT = Path(__file__).with_name("scripts") / "etcd-member.sh"
+
+
+def etcd_member_script(me: Node, nodes: tuple[Node, ...], data_dir: str, tls: Tls) -> str:
+    """The etcd container's entry point: etcd as etcd_args renders it, or, on a node
+    rebuilt while the others run, rejoining them in its own place (scripts/etcd-member.sh)."""
+    others = ",".join(etcd_url(n) for n in nodes if n != me)
+    settings: dict[str, str | int] = {
+        "name": me.name, "data_dir": data_dir, "peer_url": _peer_url(me), "others": others,
+        "cacert": tls.ca, "cert": tls.cert, "key": tls.key,
+    }  # fmt: skip
+    return shell_script.render(ETCD_SCRIPT, settings)
+
+
+def _peer_url(node: Node) -> str:
+    return f"https://{node.address}:{ETCD_PEER_PORT}"
 
 
 def etcd_url(node: Node) -> str:

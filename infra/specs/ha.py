@@ -105,15 +105,21 @@ def _as(user: str, argv: list[str], group: str = "") -> tuple[str, ...]:
     return tuple(tls.key_handover(tls.KEY_UPLOAD, NODE_TLS.key, argv, user, group))
 
 
+ETCD_ENTRY = "/etc/bo1/etcd-member"
+
+
 def etcd(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     args = config.etcd_args(_node(me), nodes(settings), ETCD_DATA, settings.prefix, NODE_TLS)
+    # its own place again in a running cluster when the node comes back with no data
+    entry = config.etcd_member_script(_node(me), nodes(settings), ETCD_DATA, NODE_TLS)
     health = ("CMD", "etcdctl", f"--endpoints={config.etcd_url(_node(me))}",
               *config.etcdctl_tls(NODE_TLS), "endpoint", "health")  # fmt: skip
     return ContainerSpec(
         **_base(settings, "etcd", me),  # type: ignore[arg-type]
         image=ha_image_build(settings).tag,
-        command=_as("nobody", args, "nogroup"),  # the image's data directory is nobody's
-        files=tls_files(me),
+        # the image's data directory is nobody's
+        command=_as("nobody", ["sh", ETCD_ENTRY, *args], "nogroup"),
+        files=(*tls_files(me), File(ETCD_ENTRY, entry, mode="0555")),
         healthcheck=Healthcheck(test=health),
         volume_name=f"{settings.prefix}-etcd-{me.name}",
         data_path=ETCD_DATA,

@@ -219,7 +219,9 @@ def ha_cluster(
         for node, host in zip(nodes, hosts, strict=True):
             data = str(workdir / f"etcd-{node.name}")
             argv = config.etcd_args(node, nodes, data, token, tls[node.name])
-            cluster.etcd_argv[node.name] = host.run(*argv)
+            entry = workdir / f"etcd-{node.name}.sh"  # the container's entry point
+            entry.write_text(config.etcd_member_script(node, nodes, data, tls[node.name]))
+            cluster.etcd_argv[node.name] = host.run("sh", str(entry), *argv)
             cluster.start_etcd(node)
         for node, host in zip(nodes, hosts, strict=True):
             home = workdir / node.name
