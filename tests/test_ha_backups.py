@@ -163,7 +163,7 @@ def _write_drill(home: Path) -> None:
     paths = _paths(home)
     drill, wrapper = Path(paths.config_dir) / "bo1-drill", Path(_leader_drill(home))
     drill.write_text(drill_script(POLICY, paths, "bo1", str(home / "drill")))
-    wrapper.write_text(leader_drill_script(paths, "bo1", str(drill)))
+    wrapper.write_text(leader_drill_script(paths, "bo1", str(drill), str(home / "drill")))
     for script in (drill, wrapper):
         script.chmod(0o555)
         shutil.chown(script, "postgres", "postgres")
@@ -242,6 +242,7 @@ def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
         _migrate(cluster)  # the drill compares the stack's tables
         _wait_archived(repo)
         drills = _drill_everywhere(cluster, scratch_root / "ha-backup" / "pg")
+        leftovers = list((scratch_root / "ha-backup" / "pg").glob("*/drill/data"))
         recorded = cluster.psql_on(new, "SELECT ok, detail FROM bo1_backup_drills", db="bo1")
         backups = _backups(repo)
         refused = _as_intruder(repo, scratch_root / "ha-backup")
@@ -258,6 +259,8 @@ def test_backups_and_wal_follow_the_leader_and_restore_both_leaders_writes(
             assert '"ok": true' in out and '"recorded": true' in out, out
         else:
             assert "not run here: this node's Postgres is a replica" in out, out
+            assert "removed a scratch copy an earlier drill left" in out, out
+    assert not leftovers, leftovers
     assert recorded is not None and recorded.startswith("t|migrations "), recorded
     assert pings == [0, 0, 0, 0]
     # a certificate of the same CA under another name is turned away by every node
@@ -277,6 +280,11 @@ def _migrate(cluster: Cluster) -> None:
 def _drill_everywhere(cluster: Cluster, homes: Path) -> dict[str, tuple[int, str]]:
     """Each node's drill wrapper, run as its pgbackrest container's cron runs it."""
     out = {}
+    for node in cluster.nodes:  # a scratch copy a drill cut short left on each node
+        left = homes / node.name / "drill" / "data"
+        left.mkdir(parents=True)
+        for path in (left.parent, left):
+            shutil.chown(path, "postgres", "postgres")
     for node, host in zip(cluster.nodes, cluster.lan.hosts[:3], strict=True):
         argv = as_postgres(host, _leader_drill(homes / node.name))
         done = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=600)

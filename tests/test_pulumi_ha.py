@@ -342,13 +342,19 @@ def test_nodes_roll_one_after_another_except_etcd(run: ProgramRun) -> None:
 
     containers = {str(c.urn) for c in _containers(run)}
     for component in ("postgres", "haproxy", "pooler", "pgbackrest", "redis"):
-        assert deps(component, "db-b") & containers == {urn(component, "db-a")}, component
-        assert not deps(component, "db-a") & containers, component
+        own_etcd = {urn("etcd", n) for n in ("db-a", "db-b")}
+        assert deps(component, "db-b") & containers - own_etcd == {urn(component, "db-a")}
+        assert not deps(component, "db-a") & containers - own_etcd, component
     # Sentinel runs on all three: the witness's waits for db-b's, which waits for db-a's
     assert deps("sentinel", "witness") & containers == {urn("sentinel", "db-b")}
     assert deps("sentinel", "db-b") & containers == {urn("sentinel", "db-a")}
     for node in ("db-a", "db-b", "witness"):
         assert not deps("etcd", node) & containers, node
+    # each Patroni also waits for its own node's etcd (a majority answering)
+    for node in ("db-a", "db-b"):
+        assert urn("etcd", node) in deps("postgres", node), node
+    patroni = unwrap(_by_name(run, f"bo1-{STACK}-postgres-db-b").inputs)
+    assert patroni["healthcheck"]["startPeriod"] == "1h0m0s"  # a replica's clone first
 
 
 @pytest.mark.parametrize(("key", "port", "owner"), [

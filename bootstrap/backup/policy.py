@@ -193,14 +193,14 @@ def drill_script(policy: Policy, paths: Paths, database: str, drill_dir: str = "
     )
 
 
-def leader_drill_script(paths: Paths, database: str, drill: str) -> str:
+def leader_drill_script(paths: Paths, database: str, drill: str, drill_dir: str) -> str:
     """An ha stack's drill wrapper: every Postgres node's cron starts it; it runs the drill
     (``drill``) only where Postgres is the leader, so the drill compares with and records
     into the primary over the node's own socket."""
     return _script(
         "leader-drill.sh",
         {"bindir": paths.pg_bindir, "socket": paths.socket, "port": paths.port,
-         "database": database, "drill": drill},
+         "database": database, "drill": drill, "drill_dir": drill_dir},
     )  # fmt: skip
 
 

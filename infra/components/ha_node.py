@@ -57,6 +57,9 @@ class HaNode(pulumi.ComponentResource):
         shared: dict[str, docker.Volume] = {socket_name: socket}
         for spec in ha.node_containers(settings, node):
             previous = after.get(spec.alias) if spec.alias in ha.ROLLING else None
+            waits: list[pulumi.Resource] = [previous.container] if previous else []
+            if spec.alias in ha.AFTER_OWN_ETCD:  # its etcd answering (a majority) first
+                waits.append(self.services["etcd"].container)
             service = ContainerService(
                 spec.name,
                 spec,
@@ -65,7 +68,7 @@ class HaNode(pulumi.ComponentResource):
                 retain_data=settings.protect_data,
                 shared=dict(shared),
                 built=image.image if spec.image == image.tag else None,
-                depends_on=[previous.container] if previous else None,
+                depends_on=waits or None,
                 opts=on_node,
             )
             self.services[spec.alias] = service

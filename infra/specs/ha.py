@@ -84,6 +84,13 @@ def _base(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[st
 # never start; its members go together, and Patroni's failsafe mode keeps the leader
 # (bootstrap/ha/config.py).
 ROLLING = frozenset({"postgres", "haproxy", "pooler", "pgbackrest", "redis", "sentinel"})
+# ...and Patroni also waits for its own node's etcd to be healthy (a majority answering):
+# one `up` that replaces every etcd member and the first node's Patroni together would
+# leave the leader neither etcd nor every member's REST API, and failsafe mode no ground.
+AFTER_OWN_ETCD = frozenset({"postgres"})
+# A new replica clones the leader (pg_basebackup) before it answers: the provider waits
+# this long for its first healthy check (start period + 60 s) before failing the `up`.
+CLONE_WAIT_S = 3600
 
 
 def tls_files(me: HaNodeSetting) -> tuple[SecretFile, ...]:
@@ -165,8 +172,9 @@ def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         command=_as("postgres", [PATRONI, PATRONI_CONF]),
         files=(SecretFile(PATRONI_CONF, secrets, render), *tls_files(me), *archiving),
         # Either role answers: a replica is healthy too.
-        healthcheck=postgres_server.healthcheck(
-            settings.postgres_database, port=settings.postgres_port
+        healthcheck=replace(
+            postgres_server.healthcheck(settings.postgres_database, port=settings.postgres_port),
+            start_period_s=CLONE_WAIT_S,
         ),
         volume_name=_data_volume(settings, me),
         data_path=PATRONI_HOME,
@@ -337,10 +345,11 @@ def pgbackrest_for(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
     chosen, paths = settings.backup_policy(), _node_paths(settings)
     database = settings.postgres_database
     # the scratch copy on the node's data volume: the repository node may have no room
-    drill = backup_policy.drill_script(chosen, paths, database, f"{PATRONI_HOME}/drill")
+    scratch = f"{PATRONI_HOME}/drill"
+    drill = backup_policy.drill_script(chosen, paths, database, scratch)
     # cron as root (its jobs become postgres), then the TLS server as postgres, in front
     start = ("sh", "-c", 'cron && exec "$@"', "start-cron")
-    wrapper = backup_policy.leader_drill_script(paths, database, DRILL)
+    wrapper = backup_policy.leader_drill_script(paths, database, DRILL, scratch)
     schedule = backup_policy.leader_drill_crontab(chosen, LEADER_DRILL)
     spec = ContainerSpec(
         **_base(settings, "pgbackrest", me),  # type: ignore[arg-type]
