@@ -261,6 +261,13 @@ def test_a_node_rebuilt_with_no_etcd_data_takes_its_place_again(scratch_root: Pa
             proc.kill()
             proc.wait(timeout=30)
             shutil.rmtree(work / f"etcd-{lost.name}")
+            # a host is rebuilt in minutes, not within the election the kill may have
+            # started (the lost member may have been etcd's leader): the survivors agree first
+            deadline = time.monotonic() + 30
+            while _etcdctl(survivor, "https", config.etcdctl_tls(cluster.tls[survivor.name]),
+                           "member", "list")[0] != 0:  # fmt: skip
+                assert time.monotonic() < deadline, "the survivors never agreed on a leader"
+                time.sleep(0.5)
             rebuilt_at = time.monotonic()
             cluster.start_etcd(lost)
             deadline = time.monotonic() + 60
