@@ -53,6 +53,10 @@ class Paths:
         return f"{self.config_dir}/pgbackrest.conf"
 
     @property
+    def drill(self) -> str:
+        return f"{self.config_dir}/bo1-drill"  # the drill script: cron and `backup drill` run it
+
+    @property
     def drill_dir(self) -> str:
         return f"{self.repo}/drill"  # on the repository's volume: it has room for a copy
 
@@ -148,7 +152,7 @@ def crontab(
         f"{policy.diff_schedule} {_AS_POSTGRES} {backup} --type=diff backup {log}",
     ]
     if drill:
-        lines.append(f"{policy.drill_schedule} {_AS_POSTGRES} {paths.config_dir}/bo1-drill {log}")
+        lines.append(f"{policy.drill_schedule} {_AS_POSTGRES} {paths.drill} {log}")
     if redis:
         lines.append(
             f"{policy.redis_schedule} {_AS_POSTGRES} {paths.config_dir}/bo1-redis-snapshot {log}"

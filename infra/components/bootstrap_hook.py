@@ -29,6 +29,7 @@ from infra.components.container_service import ContainerService
 from infra.docker_host import DockerHost
 from infra.fingerprints import file_digest, files_digest, secrets_digest
 from infra.settings import StackSettings
+from infra.specs import ha
 from infra.specs.postgres_server import SOCKET_DIR
 
 
@@ -84,7 +85,8 @@ def ha_targets(
     # node's Patroni container, reached through that node's Docker host.
     local_psql = {
         n.address: (
-            f"docker -H {n.docker_host} exec -i -u postgres {settings.prefix}-postgres-{n.name}"
+            f"docker -H {n.docker_host} exec -i -u postgres"
+            f" {ha.container_name(settings, 'postgres', n)}"
             f" psql -h {SOCKET_DIR} -p {settings.postgres_port} -U {SUPERUSER}"
             f" -d {settings.postgres_database}"
         )

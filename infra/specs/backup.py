@@ -56,7 +56,7 @@ def sidecar(settings: StackSettings, postgres: ContainerSpec) -> ContainerSpec:
             conf_file(settings),
             ops_password_file(),
             File(SIDECAR_ENTRY, policy.sidecar_script(PATHS), mode="0555"),
-            File(f"{PATHS.config_dir}/bo1-drill", _drill(settings, chosen), mode="0555"),
+            File(PATHS.drill, _drill(settings, chosen), mode="0555"),
             File(
                 f"{PATHS.config_dir}/bo1-redis-snapshot",
                 policy.redis_snapshot_script(chosen, PATHS, redis),

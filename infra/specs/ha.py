@@ -66,9 +66,13 @@ def _labels(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[
             "com.bo1.node": me.name}  # fmt: skip
 
 
+def container_name(settings: StackSettings, component: str, me: HaNodeSetting) -> str:
+    return f"{settings.prefix}-{component}-{me.name}"
+
+
 def _base(settings: StackSettings, component: str, me: HaNodeSetting) -> dict[str, object]:
     return {
-        "name": f"{settings.prefix}-{component}-{me.name}",
+        "name": container_name(settings, component, me),
         "alias": component,
         "env": {},
         "port": None,
@@ -334,7 +338,7 @@ def backup_conf(settings: StackSettings, me: HaNodeSetting) -> SecretFile:
     return SecretFile(backup_policy.Paths().config, ("pgbackrestCipherPassword",), render)
 
 
-DRILL = f"{backup_policy.Paths().config_dir}/bo1-drill"  # where `backup drill` runs it
+DRILL = backup_policy.Paths().drill  # where `backup drill` runs it
 LEADER_DRILL = f"{backup_policy.Paths().config_dir}/bo1-leader-drill"
 
 
