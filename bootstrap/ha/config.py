@@ -81,6 +81,9 @@ def etcd_args(me: Node, nodes: tuple[Node, ...], data_dir: str, token: str, tls:
 
 
 ETCD_SCRIPT = Path(__file__).with_name("scripts") / "etcd-member.sh"
+# how long a rebuilt member keeps asking the cluster to take it back before its container
+# exits (and restarts): an etcd election after a loss takes seconds
+ETCD_JOIN_WAIT_S = 120
 
 
 def etcd_member_script(me: Node, nodes: tuple[Node, ...], data_dir: str, tls: Tls) -> str:
@@ -89,7 +92,7 @@ def etcd_member_script(me: Node, nodes: tuple[Node, ...], data_dir: str, tls: Tl
     others = ",".join(etcd_url(n) for n in nodes if n != me)
     settings: dict[str, str | int] = {
         "name": me.name, "data_dir": data_dir, "peer_url": _peer_url(me), "others": others,
-        "cacert": tls.ca, "cert": tls.cert, "key": tls.key,
+        "cacert": tls.ca, "cert": tls.cert, "key": tls.key, "join_wait_s": ETCD_JOIN_WAIT_S,
     }  # fmt: skip
     return shell_script.render(ETCD_SCRIPT, settings)
 
