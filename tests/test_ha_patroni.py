@@ -22,6 +22,7 @@ import pytest
 
 from bootstrap.ha import config
 from tests.support.ha import (
+    PATRONI,
     POSTGRES_RESUME_S,
     REQUIRES,
     Cluster,
@@ -231,6 +232,50 @@ def test_the_leader_keeps_taking_writes_while_etcd_is_down(scratch_root: Path) -
         f"etcd down {config.Timing().ttl + 10} s: {len(during)} writes acknowledged meanwhile,"
         f" longest pause {max(gaps):.2f} s; {len(writer.acked)} acked, 0 lost"
     )
+
+
+def _ready(cluster: Cluster, node: config.Node) -> tuple[int, str]:
+    """The Patroni container's healthcheck (config.readiness_probe, as infra/specs/ha.py
+    renders it) run inside ``node``'s namespace, with the tests' Patroni interpreter."""
+    python = str(Path(PATRONI).with_name("python3"))
+    argv = cluster.lan.hosts[cluster.nodes.index(node)].run(*config.readiness_probe(node, python))
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    return done.returncode, done.stderr.strip()
+
+
+def _until_ready(cluster: Cluster, node: config.Node, want: bool, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        code, err = _ready(cluster, node)
+        if (code == 0) == want or time.monotonic() > deadline:
+            assert (code == 0) == want, f"{node.name}: ready is {code == 0}, not {want}: {err}"
+            return err
+        time.sleep(0.5)
+
+
+def test_a_replica_is_healthy_only_while_it_could_take_over(scratch_root: Path) -> None:
+    """The Patroni container's healthcheck, the gate of the rolling order: the leader
+    passes; a replica passes while it streams and replays within maximum_lag_on_failover,
+    fails while its replay is held back behind the leader's writes, passes again once it
+    catches up."""
+    with ha_cluster(scratch_root / "ha-ready", synchronous=True) as cluster:
+        cluster.complete()
+        leader = cluster.leader()
+        replica = next(n for n in cluster.nodes if n != leader)
+        for node in cluster.nodes:
+            _until_ready(cluster, node, want=True)
+        assert cluster.psql_on(replica, "SELECT pg_wal_replay_pause()") is not None
+        # 8 MB of WAL: the replica receives it (the sync standby may be either), replays none
+        statement = (
+            "CREATE TABLE ballast AS SELECT repeat('x', 800) AS x FROM generate_series(1, 10000)"
+        )
+        assert cluster.psql_on(leader, statement, timeout=30) is not None
+        held = _until_ready(cluster, replica, want=False)
+        _until_ready(cluster, leader, want=True)
+        assert cluster.psql_on(replica, "SELECT pg_wal_replay_resume()") is not None
+        _until_ready(cluster, replica, want=True)
+    assert "503" in held, held
+    print(f"the replay-paused replica's healthcheck: {held}")
 
 
 def _members(cluster: Cluster, via: config.Node) -> dict[str, tuple[str, str]]:

@@ -15,10 +15,10 @@ import pytest
 import redis
 
 from bootstrap.backup.policy import Paths
-from bootstrap.ha import sentinel
+from bootstrap.ha import config, sentinel
 from bootstrap.redisdb.users import APP_USER, HEALTH_USER, OPS_USER
 from infra.settings import StackSettings, from_config
-from infra.specs import ha
+from infra.specs import ha, redis_server
 from tests.support.ha import (
     REDIS_RESUME_S,
     REQUIRES,
@@ -118,6 +118,46 @@ def test_a_killed_master_is_replaced_and_clients_follow_through_sentinel(
     print(
         f"writes resumed {resumed:.1f} s after the master was killed; {failover.acked}"
         f" acked, {len(failover.lost)} lost with the old master (asynchronous replication)"
+    )
+
+
+def test_a_replica_is_healthy_only_while_its_link_to_the_master_is_up(
+    scratch_root: Path,
+) -> None:
+    """The ha Redis container's healthcheck (redis_server.healthcheck(replicated=True)),
+    the gate of the rolling order, run inside each node's namespace: the master and a
+    synced replica pass; the replica fails once its master is gone, and passes again
+    when Sentinel has made it the master."""
+    work = scratch_root / "sentinel-health"
+    with redis_sentinel_cluster(work) as cluster:
+        cluster.ready()
+        password_file = work / "health-password"
+        password_file.write_text(cluster.values["redisHealthPassword"])
+        check = redis_server.healthcheck(str(password_file), port=6379, replicated=True)
+        assert check.test[0] == "CMD-SHELL"
+
+        def healthy(node: config.Node) -> bool:
+            host = cluster.lan.hosts[cluster.nodes.index(node)]
+            argv = host.run("sh", "-c", check.test[1])
+            return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+
+        def until(node: config.Node, want: bool, timeout: float) -> float:
+            start = time.monotonic()
+            while healthy(node) != want:
+                assert time.monotonic() - start < timeout, f"{node.name} never became {want}"
+                time.sleep(0.1)
+            return time.monotonic() - start
+
+        master, replica = cluster.nodes[0], cluster.nodes[1]
+        assert healthy(master) and healthy(replica)
+        cluster.data[master.name].kill()
+        failed_after = until(replica, False, timeout=5)
+        promoted_after = until(replica, True, timeout=30)
+        with cluster.data[replica.name].server.client(decode_responses=True) as ops:
+            assert ops.execute_command("ROLE")[0] == "master"
+    print(
+        f"replica unhealthy {failed_after:.1f} s after its master was killed, healthy again"
+        f" (promoted) {promoted_after:.1f} s later"
     )
 
 

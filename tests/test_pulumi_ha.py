@@ -355,6 +355,10 @@ def test_nodes_roll_one_after_another_except_etcd(run: ProgramRun) -> None:
         assert urn("etcd", node) in deps("postgres", node), node
     patroni = unwrap(_by_name(run, f"bo1-{STACK}-postgres-db-b").inputs)
     assert patroni["healthcheck"]["startPeriod"] == "1h0m0s"  # a replica's clone first
+    # the gates: Patroni's readiness (streaming, within the failover lag), Redis's link
+    assert patroni["healthcheck"]["tests"][-1] == "http://10.0.0.12:8008/readiness"
+    redis = unwrap(_by_name(run, f"bo1-{STACK}-redis-db-b").inputs)
+    assert "master_link_status:up" in redis["healthcheck"]["tests"][-1]
 
 
 @pytest.mark.parametrize(("key", "port", "owner"), [

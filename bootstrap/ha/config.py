@@ -110,6 +110,22 @@ def etcdctl_tls(tls: Tls) -> list[str]:
     return [f"--cacert={tls.ca}", f"--cert={tls.cert}", f"--key={tls.key}"]
 
 
+# Patroni's GET /readiness answers 200 on the leader, and on a replica only while it
+# streams within maximum_lag_on_failover of the leader: a node that just restarted is
+# not "ready" until it could take over, which is what the rolling order waits for.
+_READINESS_PROBE = """import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=4)
+except Exception as error:
+    sys.exit(f"Patroni is not ready: {error}")
+"""
+
+
+def readiness_probe(me: Node, python: str) -> tuple[str, ...]:
+    """A command (run with ``python``) that succeeds when Patroni on ``me`` is ready."""
+    return (python, "-c", _READINESS_PROBE, f"http://{me.address}:{PATRONI_PORT}/readiness")
+
+
 @dataclass(frozen=True)
 class PostgresNode:
     """What Patroni needs to run Postgres on one node."""

@@ -27,6 +27,7 @@ from infra.specs.image import ha_image_build
 from infra.specs.model import ContainerSpec, File, Healthcheck, Mount, SecretFile
 
 PATRONI = "/opt/patroni/bin/patroni"  # infra/images/postgres-ha/Dockerfile
+PATRONI_PYTHON = "/opt/patroni/bin/python3"  # Patroni's venv, in the same image
 PATRONI_CONF = "/etc/patroni/patroni.yml"
 PATRONI_HOME = "/var/lib/postgresql/patroni"  # the data volume; Postgres's data below it
 ETCD_DATA = "/var/lib/bo1-etcd"
@@ -175,9 +176,10 @@ def patroni(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
         image=ha_image_build(settings).tag,
         command=_as("postgres", [PATRONI, PATRONI_CONF]),
         files=(SecretFile(PATRONI_CONF, secrets, render), *tls_files(me), *archiving),
-        # Either role answers: a replica is healthy too.
-        healthcheck=replace(
-            postgres_server.healthcheck(settings.postgres_database, port=settings.postgres_port),
+        # the leader, or a replica streaming close enough to take over: the next node's
+        # Patroni (the rolling order) restarts only then
+        healthcheck=Healthcheck(
+            test=("CMD", *config.readiness_probe(_node(me), PATRONI_PYTHON)),
             start_period_s=CLONE_WAIT_S,
         ),
         volume_name=_data_volume(settings, me),
@@ -265,7 +267,7 @@ def redis(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
             SecretFile(REPLICATION_CONF, ("redisReplicaPassword",), replication),
             redis_server.health_password_file(),
         ),
-        healthcheck=redis_server.healthcheck(port=settings.redis_port),
+        healthcheck=redis_server.healthcheck(port=settings.redis_port, replicated=True),
         volume_name=f"{settings.prefix}-redisdata-{me.name}",
     )
 

@@ -98,7 +98,9 @@ def render_acl(
             f"user {APP_USER} on {hashed(values['redisAppPassword'])} resetkeys resetchannels"
             f" {app_keys} {APP_RULES}",
             f"user {OPS_USER} on {hashed(values['redisOpsPassword'])} {OPS_RULES}",
-            f"user {HEALTH_USER} on {hashed(values['redisHealthPassword'])} resetkeys -@all +ping",
+            f"user {HEALTH_USER} on {hashed(values['redisHealthPassword'])} resetkeys -@all +ping"
+            # under Sentinel the healthcheck reads the replication state (healthcheck())
+            + (" +info" if ha else ""),
             *(sentinel.data_node_acl(values) if ha else []),
             "",
         ]
@@ -117,13 +119,21 @@ def health_password_file() -> SecretFile:
     return SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password)
 
 
-def healthcheck(password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT) -> Healthcheck:
+def healthcheck(
+    password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT, *, replicated: bool = False
+) -> Healthcheck:
     # REDISCLI_AUTH is set inside the check's own shell, from a file: never in
     # the container's environment, where docker inspect would show it.
-    script = (
+    cli = (
         f'REDISCLI_AUTH="$(cat {password_file})" '
-        f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER} ping | grep -q PONG"
+        f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER}"
     )
+    if replicated:
+        # Under Sentinel: a master, or a replica whose link to its master is up (synced),
+        # not one still resyncing; the next node's Redis (the rolling order) waits for this.
+        script = f"{cli} info replication | grep -Eq '^(role:master|master_link_status:up)'"
+    else:
+        script = f"{cli} ping | grep -q PONG"
     return Healthcheck(test=("CMD-SHELL", script), start_period_s=30)
 
 
