@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from tests.support.ha import (
     redis_sentinel_cluster,
 )
 from tests.support.pulumi_harness import stack_config
-from tests.support.redis_server import NO_RETRY
+from tests.support.redis_server import NO_RETRY, running_redis
 
 pytestmark = REQUIRES
 
@@ -162,32 +163,47 @@ def test_a_replica_is_healthy_only_while_its_link_to_the_master_is_up(
 
 
 def _ha_settings(cluster: RedisCluster) -> StackSettings:
-    """prod-ha's settings, its nodes the cluster's: Redis on the first two."""
+    """prod-ha's settings, its nodes the cluster's, the third listed first: Redis on all
+    three (the cluster runs Redis on the first two; the tests may start one on the third),
+    Postgres on the first two (the third keeps the backup repository)."""
     nodes = [
         {"name": n.name, "address": n.address, "dockerHost": f"ssh://ops@{n.address}",
-         "postgres": i < 2, "redis": i < 2}
-        for i, n in enumerate(cluster.nodes)
+         "postgres": n != cluster.nodes[2], "redis": True}
+        for n in (cluster.nodes[2], *cluster.nodes[:2])
     ]  # fmt: skip
     config = {**stack_config("prod-ha"), "bo1-infra:haNodes": json.dumps(nodes)}
     return from_config("prod-ha", config)
 
 
-def test_the_repository_node_snapshots_redis_from_whichever_node_answers(
+def test_the_repository_node_snapshots_redis_from_the_master_the_sentinels_name(
     scratch_root: Path,
 ) -> None:
     """The repository node's snapshot job as the program renders it (a job per Redis node,
-    tried in turn), run from outside the Redis nodes, before and after the master dies."""
+    the one run the master's as the Sentinels name it), run from outside the Redis nodes,
+    before and after the master dies. The node listed first runs an empty Redis that
+    calls itself master, as a node rebuilt empty does until Sentinel turns it into a
+    replica: its empty dataset is never taken."""
     work = scratch_root / "sentinel-snapshot"
-    with redis_sentinel_cluster(work / "redis") as cluster:
+    with redis_sentinel_cluster(work / "redis") as cluster, ExitStack() as impostor:
         cluster.ready()
         with cluster.sentinel_client().master_for(sentinel.MASTER_NAME) as app:
             app.set("session:kept", "1")
             app.set("cache:x", "2")
             app.wait(1, 5000)  # on the replica too
+        settings = _ha_settings(cluster)
+        acl = work / "impostor" / "users.acl"
+        acl.parent.mkdir(parents=True)
+        acl.write_text(redis_server.render_acl(cluster.values, settings.key_families(), ha=True))
+        empty = impostor.enter_context(running_redis(
+            acl.parent, f"aclfile {acl}\n", cluster.values["redisOpsPassword"], OPS_USER,
+            netns=cluster.lan.hosts[2],
+        ))  # fmt: skip
+        with empty.server.client(decode_responses=True) as ops:
+            assert ops.execute_command("ROLE")[0] == "master" and ops.dbsize() == 0
         paths = Paths(config_dir=str(work / "conf"), repo=str(work / "repo"))
         password = work / "ops-password"
         password.write_text(cluster.values["redisOpsPassword"])
-        jobs = ha.redis_snapshot_files(_ha_settings(cluster), paths, str(password))
+        jobs = ha.redis_snapshot_files(settings, paths, str(password))
         for job in jobs:
             Path(job.path).parent.mkdir(parents=True, exist_ok=True)
             Path(job.path).write_text(job.content)
@@ -200,9 +216,10 @@ def test_the_repository_node_snapshots_redis_from_whichever_node_answers(
     assert cluster.values["redisOpsPassword"] not in outputs
     assert first.returncode == 0 and second.returncode == 0, outputs
     reports = [json.loads(line) for line in second.stdout.splitlines()]
-    # node0 gone; node1 refuses until Sentinel promotes it (NOMASTERLINK), then gives it
+    # the Sentinels still name node0, gone, until they promote node1, which then gives it
     assert reports[-1]["ok"] and not any(r["ok"] for r in reports[:-1]), reports
     assert "Connection refused" in reports[0]["detail"], reports
+    assert all(json.loads(line)["ok"] for line in first.stdout.splitlines()), first.stdout
     kept = sorted(Path(paths.redis_dir).glob("dump-*.rdb"))
     assert len(kept) == 2
     for rdb in kept:  # each one a whole, readable dataset

@@ -284,15 +284,18 @@ def test_backups_archive_from_every_postgres_node_to_the_witness_over_tls(run: P
         "pg2-host=10.0.0.12",
     ]
     assert {"tls-server-auth=db-a=bo1", "tls-server-auth=db-b=bo1"} <= set(lines)
-    # the Redis snapshot: a job per Redis node, the daily one tries them in turn
+    # the Redis snapshot: a job per Redis node, the daily one runs the master's, as the
+    # Sentinels (every node's) name it
     backup_box = _by_name(run, f"bo1-{STACK}-backup-witness")
     schedule = _upload(backup_box, "/etc/cron.d/bo1-backups")
     assert "/etc/pgbackrest/bo1-redis-snapshot >>" in schedule
-    tries = _upload(backup_box, "/etc/pgbackrest/bo1-redis-snapshot").splitlines()
-    assert (
-        "sources='/etc/pgbackrest/bo1-redis-snapshot-db-a /etc/pgbackrest/bo1-redis-snapshot-db-b'"
-        in tries
-    )
+    daily = set(_upload(backup_box, "/etc/pgbackrest/bo1-redis-snapshot").splitlines())
+    assert {
+        "sources='10.0.0.11=/etc/pgbackrest/bo1-redis-snapshot-db-a"
+        " 10.0.0.12=/etc/pgbackrest/bo1-redis-snapshot-db-b'",
+        "sentinels='10.0.0.11:26379 10.0.0.12:26379 10.0.0.13:26379'",
+        "user=bo1_ops",
+    } <= daily, daily
     job = _upload(backup_box, "/etc/pgbackrest/bo1-redis-snapshot-db-b").splitlines()
     assert {"redis_host=10.0.0.12", f"redis_port={settings.redis_port}"} <= set(job)
     assert run.outputs["backupRepositoryHost"] == "witness"

@@ -260,10 +260,26 @@ def redis_snapshot_script(policy: Policy, paths: Paths, source: RedisSource) -> 
     )
 
 
-def redis_snapshot_any_script(sources: list[str], rounds: int = 3, pause_s: int = 10) -> str:
-    """An ha stack's Redis snapshot job: each of ``sources`` (one node's snapshot job) in
-    turn until one succeeds, for up to ``rounds`` rounds (Sentinel's promotion takes a few
-    seconds: measured 3.3 s)."""
-    settings: dict[str, str | int] = {"sources": " ".join(sources), "rounds": rounds,
-                                      "pause_s": pause_s}  # fmt: skip
-    return _script("redis-snapshot-any.sh", settings)
+@dataclass(frozen=True)
+class Sentinels:
+    """Where an ha stack's snapshot job asks which Redis node is master."""
+
+    addresses: list[str]  # host:port of each Sentinel
+    master_name: str
+    user: str
+    password_file: str
+
+
+def redis_snapshot_master_script(
+    sources: dict[str, str], sentinels: Sentinels, rounds: int = 3, pause_s: int = 10
+) -> str:
+    """An ha stack's Redis snapshot job: ``sources`` maps each Redis node's address to its
+    snapshot job; the one run is the master's, as the Sentinels name it, for up to
+    ``rounds`` rounds (Sentinel's promotion takes a few seconds: measured 3.3 s)."""
+    settings: dict[str, str | int] = {
+        "sources": " ".join(f"{address}={job}" for address, job in sources.items()),
+        "sentinels": " ".join(sentinels.addresses), "master_name": sentinels.master_name,
+        "user": sentinels.user, "password_file": sentinels.password_file,
+        "rounds": rounds, "pause_s": pause_s,
+    }  # fmt: skip
+    return _script("redis-snapshot-master.sh", settings)

@@ -420,17 +420,24 @@ def redis_snapshot_files(
     password_file: str = backup_spec.REDIS_PASSWORD_FILE,
 ) -> tuple[File, ...]:
     """The repository node's Redis snapshot: a job per Redis node, and the one cron runs
-    (``bo1-redis-snapshot``, as on a single host), which tries them in turn: whichever
-    node is master now, any one that answers gives the dataset. ``password_file``: bo1_ops's
-    password (backup_spec.ops_password_file)."""
-    chosen, jobs = settings.backup_policy(), []
+    (``bo1-redis-snapshot``, as on a single host), which runs the job of the node the
+    Sentinels name as master. ``password_file``: bo1_ops's password
+    (backup_spec.ops_password_file), which the Sentinels accept too."""
+    chosen, jobs = settings.backup_policy(), {}
     for node in (n for n in settings.ha_nodes if n.redis):
         source = backup_policy.RedisSource(node.address, settings.redis_port, OPS_USER,
                                            password_file)  # fmt: skip
         script = backup_policy.redis_snapshot_script(chosen, paths, source)
-        jobs.append(File(f"{paths.config_dir}/bo1-redis-snapshot-{node.name}", script, "0555"))
-    any_one = backup_policy.redis_snapshot_any_script([job.path for job in jobs])
-    return (*jobs, File(f"{paths.config_dir}/bo1-redis-snapshot", any_one, mode="0555"))
+        jobs[node.address] = File(f"{paths.config_dir}/bo1-redis-snapshot-{node.name}", script,
+                                  "0555")  # fmt: skip
+    sentinels = backup_policy.Sentinels(
+        [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes],
+        sentinel.MASTER_NAME, OPS_USER, password_file,
+    )  # fmt: skip
+    by_master = backup_policy.redis_snapshot_master_script(
+        {address: job.path for address, job in jobs.items()}, sentinels
+    )
+    return (*jobs.values(), File(f"{paths.config_dir}/bo1-redis-snapshot", by_master, "0555"))
 
 
 def _data_volume(settings: StackSettings, me: HaNodeSetting) -> str:
