@@ -307,7 +307,8 @@ def test_a_node_rebuilt_with_no_etcd_data_takes_its_place_again(scratch_root: Pa
     running: the rendered entry point removes its old member and adds it anew, and etcd
     rejoins; Patroni's leader never moves and writes go on. The lost member was etcd's
     leader and comes back at once, inside the others' election (the harshest timing: its
-    first membership change finds no leader to take it)."""
+    first membership change finds no leader to take it), and its data directory holds
+    what a failed join leaves (a member directory without a log), which is not data."""
     work = scratch_root / "ha-etcd-rebuilt"
     with ha_cluster(work, synchronous=True) as cluster:
         cluster.complete()
@@ -323,7 +324,11 @@ def test_a_node_rebuilt_with_no_etcd_data_takes_its_place_again(scratch_root: Pa
             proc = cluster.procs[f"etcd-{lost.name}"]
             proc.kill()
             proc.wait(timeout=30)
-            shutil.rmtree(work / f"etcd-{lost.name}")
+            data = work / f"etcd-{lost.name}"
+            shutil.rmtree(data)
+            # and what a join that failed leaves: etcd's database directory, no log
+            data.mkdir(mode=0o700)
+            (data / "member" / "snap").mkdir(mode=0o700, parents=True)
             rebuilt_at = time.monotonic()
             cluster.start_etcd(lost)
             deadline = time.monotonic() + 60
