@@ -182,7 +182,8 @@ def test_the_repository_node_snapshots_redis_from_the_master_the_sentinels_name(
     the one run the master's as the Sentinels name it), run from outside the Redis nodes,
     before and after the master dies. The node listed first runs an empty Redis that
     calls itself master, as a node rebuilt empty does until Sentinel turns it into a
-    replica: its empty dataset is never taken."""
+    replica, and its Sentinel, asked first, names it (a stale Sentinel): the others
+    outvote it, and the empty dataset is never taken."""
     work = scratch_root / "sentinel-snapshot"
     with redis_sentinel_cluster(work / "redis") as cluster, ExitStack() as impostor:
         cluster.ready()
@@ -200,6 +201,16 @@ def test_the_repository_node_snapshots_redis_from_the_master_the_sentinels_name(
         ))  # fmt: skip
         with empty.server.client(decode_responses=True) as ops:
             assert ops.execute_command("ROLE")[0] == "master" and ops.dbsize() == 0
+        with redis.Redis(
+            host=cluster.nodes[2].address, port=sentinel.SENTINEL_PORT,
+            username=sentinel.SENTINEL_USER, password=cluster.values["redisSentinelPassword"],
+            socket_timeout=2, retry=NO_RETRY, decode_responses=True,
+        ) as stale:  # fmt: skip
+            stale.execute_command("SENTINEL", "REMOVE", sentinel.MASTER_NAME)
+            stale.execute_command("SENTINEL", "MONITOR", sentinel.MASTER_NAME,
+                                  cluster.nodes[2].address, "6379", "2")  # fmt: skip
+            named = stale.sentinel_get_master_addr_by_name(sentinel.MASTER_NAME)
+        assert named[0] == cluster.nodes[2].address
         paths = Paths(config_dir=str(work / "conf"), repo=str(work / "repo"))
         password = work / "ops-password"
         password.write_text(cluster.values["redisOpsPassword"])

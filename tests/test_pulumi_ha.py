@@ -294,6 +294,7 @@ def test_backups_archive_from_every_postgres_node_to_the_witness_over_tls(run: P
         "sources='10.0.0.11=/etc/pgbackrest/bo1-redis-snapshot-db-a"
         " 10.0.0.12=/etc/pgbackrest/bo1-redis-snapshot-db-b'",
         "sentinels='10.0.0.11:26379 10.0.0.12:26379 10.0.0.13:26379'",
+        "agree=2",
         "user=bo1_ops",
     } <= daily, daily
     job = _upload(backup_box, "/etc/pgbackrest/bo1-redis-snapshot-db-b").splitlines()

@@ -265,6 +265,7 @@ class Sentinels:
     """Where an ha stack's snapshot job asks which Redis node is master."""
 
     addresses: list[str]  # host:port of each Sentinel
+    agree: int  # how many must name the same master: a majority of them
     master_name: str
     user: str
     password_file: str
@@ -274,11 +275,12 @@ def redis_snapshot_master_script(
     sources: dict[str, str], sentinels: Sentinels, rounds: int = 3, pause_s: int = 10
 ) -> str:
     """An ha stack's Redis snapshot job: ``sources`` maps each Redis node's address to its
-    snapshot job; the one run is the master's, as the Sentinels name it, for up to
+    snapshot job; the one run is the master's, as a majority of the Sentinels name it, for up to
     ``rounds`` rounds (Sentinel's promotion takes a few seconds: measured 3.3 s)."""
     settings: dict[str, str | int] = {
         "sources": " ".join(f"{address}={job}" for address, job in sources.items()),
-        "sentinels": " ".join(sentinels.addresses), "master_name": sentinels.master_name,
+        "sentinels": " ".join(sentinels.addresses), "agree": sentinels.agree,
+        "master_name": sentinels.master_name,
         "user": sentinels.user, "password_file": sentinels.password_file,
         "rounds": rounds, "pause_s": pause_s,
     }  # fmt: skip

@@ -432,7 +432,7 @@ def redis_snapshot_files(
                                   "0555")  # fmt: skip
     sentinels = backup_policy.Sentinels(
         [f"{n.address}:{sentinel.SENTINEL_PORT}" for n in settings.ha_nodes],
-        sentinel.MASTER_NAME, OPS_USER, password_file,
+        len(settings.ha_nodes) // 2 + 1, sentinel.MASTER_NAME, OPS_USER, password_file,
     )  # fmt: skip
     by_master = backup_policy.redis_snapshot_master_script(
         {address: job.path for address, job in jobs.items()}, sentinels

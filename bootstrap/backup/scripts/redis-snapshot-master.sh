@@ -6,24 +6,22 @@
 # its empty dataset would push a good snapshot out of the kept ones. Right after the
 # master's death the Sentinels still name it for a few seconds (down-after-milliseconds,
 # then the promotion: measured 3.3 s): so up to $rounds rounds, $pause_s s apart. Each
-# attempt prints its own JSON line. Settings (sources, sentinels, master_name, user,
-# password_file, rounds, pause_s) are assigned above.
+# attempt prints its own JSON line. Settings (sources, sentinels, agree, master_name,
+# user, password_file, rounds, pause_s) are assigned above.
 set -u
 REDISCLI_AUTH=$(cat "$password_file") || exit 1
 export REDISCLI_AUTH
-# The master's address, from the first Sentinel that names one (its reply's first line;
-# an error reply, "CODE message", has a space, and no answer is empty).
+# The master's address, as a majority ($agree) of the Sentinels name it: one alone may
+# be stale (just restarted from its rendered file, or cut off from its peers). Each
+# Sentinel's answer is the first line of its reply (an error reply, "CODE message", has a
+# space; no answer is empty); 5 s each, as a silent host would hold a connect for minutes.
 named_master() {
   for sentinel in $sentinels; do
-    address=$(redis-cli -h "${sentinel%:*}" -p "${sentinel##*:}" --user "$user" \
+    timeout 5 redis-cli -h "${sentinel%:*}" -p "${sentinel##*:}" --user "$user" \
       --no-auth-warning SENTINEL get-master-addr-by-name "$master_name" 2>/dev/null |
-      head -n 1)
-    case "$address" in
-      "" | *" "*) ;;
-      *) echo "$address" && return 0 ;;
-    esac
-  done
-  return 1
+      head -n 1
+  done | grep -v -e '^$' -e ' ' | sort | uniq -c |
+    awk -v agree="$agree" '$1 >= agree { print $2; found = 1; exit } END { exit !found }'
 }
 round=1
 while :; do
@@ -38,7 +36,7 @@ while :; do
       echo "{\"ok\": false, \"detail\": \"the Sentinels name $master as master, not a Redis node of this stack\"}"
     fi
   else
-    echo "{\"ok\": false, \"detail\": \"no Sentinel named a master ($sentinels)\"}"
+    echo "{\"ok\": false, \"detail\": \"no $agree Sentinels named the same master ($sentinels)\"}"
   fi
   [ "$round" -lt "$rounds" ] || break
   round=$((round + 1))
