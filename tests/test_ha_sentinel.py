@@ -122,22 +122,24 @@ def test_a_killed_master_is_replaced_and_clients_follow_through_sentinel(
     )
 
 
-def test_a_replica_is_healthy_only_while_its_link_to_the_master_is_up(
-    scratch_root: Path,
-) -> None:
-    """The ha Redis container's healthcheck (redis_server.healthcheck(replicated=True)),
-    the gate of the rolling order, run inside each node's namespace: the master and a
-    synced replica pass; the replica fails once its master is gone, and passes again
-    when Sentinel has made it the master."""
+def test_a_redis_node_is_healthy_only_where_it_could_serve(scratch_root: Path) -> None:
+    """The ha Redis container's healthcheck (redis_server.replicated_healthcheck), the
+    gate of the rolling order, run inside each node's namespace: the master and a synced
+    replica pass; the replica fails once its master is gone and passes when Sentinel has
+    made it the master; the old master, back from its rendered file calling itself
+    master, fails until Sentinel has made it a synced replica."""
     work = scratch_root / "sentinel-health"
     with redis_sentinel_cluster(work) as cluster:
         cluster.ready()
         password_file = work / "health-password"
         password_file.write_text(cluster.values["redisHealthPassword"])
-        check = redis_server.healthcheck(str(password_file), port=6379, replicated=True)
-        assert check.test[0] == "CMD-SHELL"
 
         def healthy(node: config.Node) -> bool:
+            check = redis_server.replicated_healthcheck(
+                node.address, 6379, sentinel.SENTINEL_PORT, sentinel.MASTER_NAME,
+                str(password_file),
+            )  # fmt: skip
+            assert check.test[0] == "CMD-SHELL"
             host = cluster.lan.hosts[cluster.nodes.index(node)]
             argv = host.run("sh", "-c", check.test[1])
             return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
@@ -149,16 +151,26 @@ def test_a_replica_is_healthy_only_while_its_link_to_the_master_is_up(
                 time.sleep(0.1)
             return time.monotonic() - start
 
-        master, replica = cluster.nodes[0], cluster.nodes[1]
-        assert healthy(master) and healthy(replica)
-        cluster.data[master.name].kill()
+        old, replica = cluster.nodes[0], cluster.nodes[1]
+        assert healthy(old) and healthy(replica)
+        cluster.data[old.name].kill()
         failed_after = until(replica, False, timeout=5)
         promoted_after = until(replica, True, timeout=30)
         with cluster.data[replica.name].server.client(decode_responses=True) as ops:
             assert ops.execute_command("ROLE")[0] == "master"
+        cluster.data[old.name].start()  # its rendered file: "primary"
+        with cluster.data[old.name].server.client(decode_responses=True) as ops:
+            back_as = ops.execute_command("ROLE")[0]
+        stale = not healthy(old)
+        rejoined_after = until(old, True, timeout=60)
+        with cluster.data[old.name].server.client(decode_responses=True) as ops:
+            role = ops.execute_command("ROLE")
+    assert back_as == "master" and stale, (back_as, stale)
+    assert role[0] == "slave" and role[1] == replica.address, role
     print(
         f"replica unhealthy {failed_after:.1f} s after its master was killed, healthy again"
-        f" (promoted) {promoted_after:.1f} s later"
+        f" (promoted) {promoted_after:.1f} s later; the old master back as a stale master,"
+        f" unhealthy until a synced replica {rejoined_after:.1f} s later"
     )
 
 

@@ -119,8 +119,9 @@ def sentinel_conf(
             # The app sends its Redis password to the Sentinels as to Redis (no username).
             f"user {APP_USER} on {hashed(values['redisAppPassword'])} {CLIENT_RULES}",
             f"user {OPS_USER} on {hashed(values['redisOpsPassword'])} {CLIENT_RULES}",
-            # the container's healthcheck, as on the data nodes: PING only
-            f"user {HEALTH_USER} on {hashed(values['redisHealthPassword'])} -@all +ping",
+            # the containers' healthchecks: PING, and the data node's asks who is master
+            f"user {HEALTH_USER} on {hashed(values['redisHealthPassword'])} -@all +ping"
+            " +sentinel|get-master-addr-by-name",
             "",
         ]
     )

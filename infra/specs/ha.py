@@ -267,7 +267,9 @@ def redis(settings: StackSettings, me: HaNodeSetting) -> ContainerSpec:
             SecretFile(REPLICATION_CONF, ("redisReplicaPassword",), replication),
             redis_server.health_password_file(),
         ),
-        healthcheck=redis_server.healthcheck(port=settings.redis_port, replicated=True),
+        healthcheck=redis_server.replicated_healthcheck(
+            me.address, settings.redis_port, sentinel.SENTINEL_PORT, sentinel.MASTER_NAME
+        ),
         volume_name=f"{settings.prefix}-redisdata-{me.name}",
     )
 

@@ -9,6 +9,7 @@ uploaded file at check time.
 from __future__ import annotations
 
 import functools
+import shlex
 from collections.abc import Iterable, Mapping
 
 from bootstrap.ha import sentinel
@@ -119,21 +120,35 @@ def health_password_file() -> SecretFile:
     return SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password)
 
 
-def healthcheck(
-    password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT, *, replicated: bool = False
-) -> Healthcheck:
+def healthcheck(password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT) -> Healthcheck:
     # REDISCLI_AUTH is set inside the check's own shell, from a file: never in
     # the container's environment, where docker inspect would show it.
-    cli = (
+    script = (
         f'REDISCLI_AUTH="$(cat {password_file})" '
-        f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER}"
+        f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER} ping | grep -q PONG"
     )
-    if replicated:
-        # Under Sentinel: a master, or a replica whose link to its master is up (synced),
-        # not one still resyncing; the next node's Redis (the rolling order) waits for this.
-        script = f"{cli} info replication | grep -Eq '^(role:master|master_link_status:up)'"
-    else:
-        script = f"{cli} ping | grep -q PONG"
+    return Healthcheck(test=("CMD-SHELL", script), start_period_s=30)
+
+
+def replicated_healthcheck(
+    me: str, port: int, sentinel_port: int, master_name: str,
+    password_file: str = HEALTH_PASSWORD_FILE,
+) -> Healthcheck:  # fmt: skip
+    """Under Sentinel, healthy only where the node could serve: a replica whose link to
+    its master is up (synced), or the master the node's Sentinel names (``me``: this
+    node's address). Not a node loading its data, nor one back from its rendered file
+    calling itself master while Sentinel knows another. The next node's Redis (the
+    rolling order) waits for this."""
+    cli = f"redis-cli --no-auth-warning --user {HEALTH_USER}"
+    script = "; ".join([
+        f'REDISCLI_AUTH="$(cat {password_file})"', "export REDISCLI_AUTH",
+        f"info=$({cli} -p {port} info replication persistence) || exit 1",
+        'case "$info" in *loading:1*) exit 1 ;; *master_link_status:up*) exit 0 ;; esac',
+        'case "$info" in *role:master*) ;; *) exit 1 ;; esac',
+        f"named=$({cli} -p {sentinel_port} sentinel get-master-addr-by-name {master_name}"
+        " | head -n 1)",
+        f'[ "$named" = {shlex.quote(me)} ]',
+    ])  # fmt: skip
     return Healthcheck(test=("CMD-SHELL", script), start_period_s=30)
 
 
