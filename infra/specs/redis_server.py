@@ -100,7 +100,8 @@ def render_acl(
             f" {app_keys} {APP_RULES}",
             f"user {OPS_USER} on {hashed(values['redisOpsPassword'])} {OPS_RULES}",
             f"user {HEALTH_USER} on {hashed(values['redisHealthPassword'])} resetkeys -@all +ping"
-            # under Sentinel the healthcheck reads the replication state (healthcheck())
+            # under Sentinel the healthcheck reads the replication state
+            # (replicated_healthcheck())
             + (" +info" if ha else ""),
             *(sentinel.data_node_acl(values) if ha else []),
             "",
@@ -120,13 +121,15 @@ def health_password_file() -> SecretFile:
     return SecretFile(HEALTH_PASSWORD_FILE, ("redisHealthPassword",), _health_password)
 
 
+def _health_cli(port: int) -> str:
+    """redis-cli as the healthcheck user; its password comes from REDISCLI_AUTH, which each
+    check sets inside its own shell, from a file: never in the container's environment,
+    where docker inspect would show it."""
+    return f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER}"
+
+
 def healthcheck(password_file: str = HEALTH_PASSWORD_FILE, port: int = PORT) -> Healthcheck:
-    # REDISCLI_AUTH is set inside the check's own shell, from a file: never in
-    # the container's environment, where docker inspect would show it.
-    script = (
-        f'REDISCLI_AUTH="$(cat {password_file})" '
-        f"redis-cli --no-auth-warning -p {port} --user {HEALTH_USER} ping | grep -q PONG"
-    )
+    script = f'REDISCLI_AUTH="$(cat {password_file})" {_health_cli(port)} ping | grep -q PONG'
     return Healthcheck(test=("CMD-SHELL", script), start_period_s=30)
 
 
@@ -139,13 +142,12 @@ def replicated_healthcheck(
     node's address). Not a node loading its data, nor one back from its rendered file
     calling itself master while Sentinel knows another. The next node's Redis (the
     rolling order) waits for this."""
-    cli = f"redis-cli --no-auth-warning --user {HEALTH_USER}"
     script = "; ".join([
         f'REDISCLI_AUTH="$(cat {password_file})"', "export REDISCLI_AUTH",
-        f"info=$({cli} -p {port} info replication persistence) || exit 1",
+        f"info=$({_health_cli(port)} info replication persistence) || exit 1",
         'case "$info" in *loading:1*) exit 1 ;; *master_link_status:up*) exit 0 ;; esac',
         'case "$info" in *role:master*) ;; *) exit 1 ;; esac',
-        f"named=$({cli} -p {sentinel_port} sentinel get-master-addr-by-name {master_name}"
+        f"named=$({_health_cli(sentinel_port)} sentinel get-master-addr-by-name {master_name}"
         " | head -n 1)",
         f'[ "$named" = {shlex.quote(me)} ]',
     ])  # fmt: skip
